@@ -1,0 +1,308 @@
+"""Trove: local cross-modal search. Command-line entry point (the Gradio UI launches from here).
+
+    python app.py index ~/Pictures            index (or update) a library folder
+    python app.py search "a dog in the snow"  search it
+    python app.py status | models list | demo
+
+Each sub-command is a few lines wiring the library modules; nothing loads a model at import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from search.errors import TroveError
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from indexers.pipeline import Indexer
+    from search.catalog import Root
+    from search.models import load_encoder
+    from search.models.registry import DEFAULT_CLIP_MODEL
+
+    library = _library(args)
+    if args.paths:
+        roots = [
+            Root(str(Path(p).expanduser().resolve()), args.include, args.exclude)
+            for p in args.paths
+        ]
+    else:
+        roots = library.catalog.roots()
+        if not roots:
+            raise TroveError(
+                "Nothing to index yet: give a folder, e.g. `python app.py index ~/Pictures`."
+            )
+    model = args.model or library.clip_model or DEFAULT_CLIP_MODEL
+    indexer = Indexer(
+        library,
+        load_encoder(model, args.model_path),
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+    )
+    summary = indexer.run(roots)
+    print(summary.report())
+    return 130 if summary.interrupted else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from search.engine import SearchEngine
+
+    library = _library(args)
+    engine = SearchEngine(library, args.model, args.model_path)
+    results = engine.search(args.query, k=args.k, images=tuple(args.image))
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=2))
+    elif not results:
+        print(
+            "No results: the library is empty. Index a folder first: "
+            "`python app.py index ~/Pictures`.",
+            file=sys.stderr,
+        )
+    for rank, r in enumerate(results, 1):
+        moment = f"  {r.start:.1f}-{r.end:.1f} s" if r.start is not None else ""
+        if not args.json:
+            print(f"{rank:3d}  {r.score:.4f}  {r.kind:<6} {r.path}{moment}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    library = _library(args)
+    catalog = library.catalog
+    model = library.clip_model
+    index_file = library.index_path(model) if model else None
+    status = {
+        "data_dir": str(library.data_dir),
+        "model": model,
+        "roots": [r.path for r in catalog.roots()],
+        "items": catalog.counts(),
+        "index_vectors": _index_count(index_file),
+        "size_on_disk_bytes": library.size_on_disk(),
+        "failed": [{"path": p, "reason": r} for p, r in catalog.failures()],
+    }
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    items = ", ".join(f"{n} {kind}" for kind, n in status["items"].items()) or "none"
+    print(f"Library:  {status['data_dir']}")
+    print(f"Model:    {model or 'none yet (nothing indexed)'}")
+    print(f"Roots:    {', '.join(status['roots']) or 'none'}")
+    print(f"Items:    {items}")
+    print(
+        f"Index:    {status['index_vectors']} vectors; "
+        f"{status['size_on_disk_bytes'] / 1e6:.1f} MB on disk in all"
+    )
+    print(f"Failed:   {len(status['failed'])}")
+    for f in status["failed"]:
+        print(f"  {f['path']}: {f['reason']}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from search.models import get_preset, list_presets
+    from search.models.registry import DEFAULT_CLIP_MODEL
+    from search.models.weights import download_weights, resolve_weights
+
+    if args.action == "list":
+        for spec in list_presets():
+            default = " (default)" if spec.name == DEFAULT_CLIP_MODEL else ""
+            print(
+                f"{spec.name:<16} {spec.space:<5} dim {spec.embed_dim:<4} "
+                f"{_weights_here(spec):<22} {spec.description}{default}"
+            )
+        return 0
+    if not args.name:
+        raise TroveError(
+            f"`models {args.action}` needs a preset name; see `python app.py models list`."
+        )
+    spec = get_preset(args.name)
+    if args.action == "download":
+        weights = download_weights(spec)
+        print(f"{spec.name}: {weights.source}" + (f" at {weights.path}" if weights.path else ""))
+        return 0
+    print(f"name:          {spec.name}")
+    print(f"family:        {spec.family} ({spec.architecture})")
+    print(f"space:         {spec.space}, embedding dim {spec.embed_dim}")
+    print(f"weights:       {spec.weights_label}")
+    print(
+        f"preprocessing: {spec.image_size}px, resize {spec.resize_mode}, {spec.interpolation}, "
+        f"mean {spec.mean}, std {spec.std}"
+    )
+    print(f"about:         {spec.description}")
+    try:
+        found = resolve_weights(spec, args.model_path, allow_download=False)
+        print(f"on this machine: yes ({found.source}" + (f": {found.path})" if found.path else ")"))
+    except TroveError as exc:
+        print(f"on this machine: no. {exc}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job until the web UI lands: index the demo library and run sample queries."""
+    from search.errors import WeightsNotFoundError
+    from search.models import load_encoder
+    from search.models.registry import DEFAULT_CLIP_MODEL
+
+    model = args.model or DEFAULT_CLIP_MODEL
+    try:
+        load_encoder(model, args.model_path).resolve()
+    except WeightsNotFoundError as exc:
+        print(
+            "Trove is installed. Without model weights on this machine:\n"
+            "  works now:      `status`, `models list|info`, and the whole pipeline with the "
+            "untrained test model: `python app.py demo --model tiny-clip`\n"
+            "  needs weights:  meaningful text -> image and image -> image search.\n\n" + str(exc)
+        )
+        return 0
+    args.paths = [str(ASSETS / "demo")]
+    args.include, args.exclude = (), ()
+    args.data_dir = args.data_dir or str(_default_data_dir() / "demo")
+    cmd_index(args)
+    descriptions = json.loads((ASSETS / "demo" / "descriptions.json").read_text())
+    from search.engine import SearchEngine
+
+    engine = SearchEngine(_library(args), model, args.model_path)
+    for query in list(descriptions.values())[:5]:
+        print(f'\nsearch "{query}"')
+        for rank, r in enumerate(engine.search(query, k=3), 1):
+            print(f"{rank:3d}  {r.score:.4f}  {os.path.relpath(r.path, ASSETS)}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    raise TroveError(
+        "The web UI is not part of this version yet. Use the command line: "
+        "`python app.py index FOLDER`, `python app.py search QUERY`, `python app.py status`."
+    )
+
+
+def _default_data_dir() -> Path:
+    from search.library import default_data_dir
+
+    return default_data_dir()
+
+
+def _library(args: argparse.Namespace):
+    from search.library import Library
+
+    return Library(args.data_dir or _default_data_dir())
+
+
+def _index_count(path: Path | None) -> int:
+    if path is None or not path.exists():
+        return 0
+    from search.store import sidecar_path
+
+    try:
+        return json.loads(sidecar_path(path).read_text())["count"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _weights_here(spec) -> str:
+    from search.models.weights import resolve_weights
+
+    if spec.is_tiny:
+        return "built locally"
+    try:
+        return f"weights: {resolve_weights(spec, allow_download=False).source}"
+    except TroveError:
+        return "weights: not here"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        help="where the catalog and indexes live "
+        "(default: $TROVE_DATA_DIR or your user data folder)",
+    )
+    model = argparse.ArgumentParser(add_help=False)
+    model.add_argument(
+        "--model",
+        help="model preset (see `models list`); default: the "
+        "library's own model, or clip-vit-b-32 for a new library",
+    )
+    model.add_argument("--model-path", help="local checkpoint file or folder for the preset")
+
+    parser = argparse.ArgumentParser(prog="app.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", parents=[common, model], help="index or update library folders")
+    p.add_argument("paths", nargs="*", help="library folders (default: the ones indexed before)")
+    p.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only files matching GLOB (repeatable)",
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip files and folders matching GLOB (repeatable)",
+    )
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", parents=[common, model], help="search the library")
+    p.add_argument(
+        "query", nargs="?", default="", help='e.g. "beach at sunset" + ./ref.jpg - "people"'
+    )
+    p.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="an image to search by (repeatable)",
+    )
+    p.add_argument("-k", type=int, default=10, help="number of results")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("status", parents=[common], help="what the library holds")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("models", help="list, inspect and download model presets")
+    p.add_argument("action", choices=["list", "info", "download"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("--model-path", help="check this local checkpoint (with info)")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("demo", parents=[common, model], help="index the demo library and search it")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", parents=[common, model], help="the web UI (not yet available)")
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="trove: %(message)s")
+    for ours in ("search", "indexers"):
+        logging.getLogger(ours).setLevel(logging.INFO)
+    try:
+        return args.func(args)
+    except TroveError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Trove's indexing side: turning library folders into catalog rows and vectors."""

@@ -1,0 +1,64 @@
+"""What kind of media a file is: proposed by its extension, confirmed by its content."""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+IMAGE_EXTENSIONS = frozenset(
+    [
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".gif",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".bmp",
+        ".heic",
+        ".heif",
+        ".avif",
+    ]
+)
+KIND_BY_EXTENSION = {ext: "image" for ext in IMAGE_EXTENSIONS}
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif"})
+SNIFF_BYTES = 32
+
+
+def kind_for_path(path: str | PurePath) -> str | None:
+    """The kind an extension proposes, or None for files Trove does not index."""
+    return KIND_BY_EXTENSION.get(PurePath(path).suffix.lower())
+
+
+def image_format(header: bytes) -> str | None:
+    """The image container a file's first bytes announce, whatever its name says."""
+    if header.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if header.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if header[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if header[:4] == b"RIFF" and header[8:12] == b"WEBP":
+        return "WEBP"
+    if header[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    if header[:2] == b"BM":
+        return "BMP"
+    if header[4:8] == b"ftyp" and header[8:12] in HEIF_BRANDS:
+        return "AVIF" if header[8:12] == b"avif" else "HEIF"
+    return None
+
+
+def describe_content(header: bytes) -> str:
+    """A short human description of unrecognised content, for error messages."""
+    if not header:
+        return "the file is empty (0 bytes)"
+    if b"\x00" not in header:
+        try:
+            header.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return "the content is text, not an image"
+    return f"unrecognised content (starts with {header[:8].hex(' ')})"

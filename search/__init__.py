@@ -1,0 +1,1 @@
+"""Trove's search side: models, catalog, vector store, queries and the engine."""

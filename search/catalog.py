@@ -1,0 +1,461 @@
+"""The SQLite catalog: the source of truth for items, segments and vectors.
+
+FAISS indexes are rebuilt from here whenever they are missing or stale, so everything that
+matters is written here first, in one transaction per batch. Every write transaction bumps
+`generation`, which the vector store's sidecar records to detect staleness.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# Each step moves the schema from version i to i + 1. Never edit a released step: add one.
+MIGRATIONS: list[str] = [
+    # 1: items, their segments (time ranges or chunks), and vectors per segment and model.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        fingerprint TEXT,
+        width INTEGER,
+        height INTEGER,
+        added_at REAL NOT NULL,
+        indexed_at REAL,
+        error TEXT
+    );
+    CREATE INDEX items_fingerprint ON items (fingerprint);
+    CREATE TABLE segments (
+        id INTEGER PRIMARY KEY,
+        item_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+        start_s REAL,
+        end_s REAL,
+        text TEXT
+    );
+    CREATE INDEX segments_item ON segments (item_id);
+    CREATE TABLE vectors (
+        segment_id INTEGER NOT NULL REFERENCES segments (id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        dim INTEGER NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (segment_id, model)
+    );
+    """,
+    # 2: library roots remembered with their patterns, so `index` with no paths re-scans them.
+    """
+    CREATE TABLE roots (
+        path TEXT PRIMARY KEY,
+        include TEXT NOT NULL DEFAULT '',
+        exclude TEXT NOT NULL DEFAULT '',
+        added_at REAL NOT NULL
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    path: str
+    kind: str
+    size: int
+    mtime_ns: int
+    fingerprint: str | None
+    width: int | None
+    height: int | None
+    added_at: float
+    indexed_at: float | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: int
+    item_id: int
+    start_s: float | None
+    end_s: float | None
+    text: str | None
+
+
+@dataclass(frozen=True)
+class Root:
+    path: str
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EncodedItem:
+    """A decoded and encoded file, ready to be written: one vector per segment."""
+
+    path: str
+    kind: str
+    size: int
+    mtime_ns: int
+    fingerprint: str
+    width: int | None
+    height: int | None
+    segments: Sequence[tuple[float | None, float | None, str | None]]
+    vectors: np.ndarray
+
+
+ITEM_COLUMNS = ", ".join(Item.__dataclass_fields__)
+
+
+class Catalog:
+    """One SQLite file in WAL mode: many readers, one writer, readers never block."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30
+        )
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._lock = threading.RLock()
+        self.migrate()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- schema -------------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self) -> None:
+        with self._lock:
+            version = self.schema_version
+            if version > SCHEMA_VERSION:
+                from search.errors import TroveError
+
+                raise TroveError(
+                    f"The catalog {self.path} has schema version {version}, newer than this "
+                    f"Trove understands ({SCHEMA_VERSION}). Update Trove to open it."
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _statements(MIGRATIONS[target - 1]):
+                        self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version = {target}")
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; bumps the generation the FAISS sidecars compare against."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('generation', '1') "
+                    "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _query(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, tuple(params)).fetchall()
+
+    # -- meta ---------------------------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # -- roots --------------------------------------------------------------------------
+
+    def roots(self) -> list[Root]:
+        rows = self._query("SELECT path, include, exclude FROM roots ORDER BY path")
+        return [Root(p, _split(inc), _split(exc)) for p, inc, exc in rows]
+
+    def add_root(self, root: Root) -> None:
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO roots (path, include, exclude, added_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (path) DO UPDATE SET include = excluded.include, "
+                "exclude = excluded.exclude",
+                (root.path, "\n".join(root.include), "\n".join(root.exclude), time.time()),
+            )
+
+    # -- items --------------------------------------------------------------------------
+
+    def items_under(self, root: str) -> dict[str, Item]:
+        """Every item whose path lies inside `root` (an absolute folder path)."""
+        prefix = root.rstrip("/") + "/"
+        rows = self._query(
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE substr(path, 1, ?) = ?",
+            (len(prefix), prefix),
+        )
+        return {row[1]: Item(*row) for row in rows}
+
+    def items_by_fingerprint(self, fingerprint: str) -> list[Item]:
+        rows = self._query(
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE fingerprint = ? AND error IS NULL",
+            (fingerprint,),
+        )
+        return [Item(*row) for row in rows]
+
+    def item(self, item_id: int) -> Item:
+        return Item(*self._query(f"SELECT {ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,))[0])
+
+    def item_by_path(self, path: str) -> Item | None:
+        rows = self._query(f"SELECT {ITEM_COLUMNS} FROM items WHERE path = ?", (path,))
+        return Item(*rows[0]) if rows else None
+
+    def save_encoded(self, batch: Sequence[EncodedItem], model: str) -> tuple[list[int], list[int]]:
+        """Write a batch of encoded files in one transaction.
+
+        An item whose content and segments are unchanged keeps its segments and gains (or
+        replaces) this model's vectors, so a model switch leaves the old vectors searchable
+        until it completes. Returns (segment ids in batch order, ids whose vector from this
+        model was replaced or removed, which the index must drop).
+        """
+        segment_ids: list[int] = []
+        replaced: list[int] = []
+        now = time.time()
+        with self.write() as db:
+            for enc in batch:
+                item_id, reuse = self._upsert_item(db, enc, now)
+                if reuse is None:
+                    replaced += [
+                        r[0]
+                        for r in db.execute(
+                            "SELECT s.id FROM segments s JOIN vectors v ON v.segment_id = s.id "
+                            "WHERE s.item_id = ? AND v.model = ?",
+                            (item_id, model),
+                        )
+                    ]
+                    db.execute("DELETE FROM segments WHERE item_id = ?", (item_id,))
+                    reuse = [
+                        db.execute(
+                            "INSERT INTO segments (item_id, start_s, end_s, text) "
+                            "VALUES (?, ?, ?, ?)",
+                            (item_id, *segment),
+                        ).lastrowid
+                        for segment in enc.segments
+                    ]
+                else:
+                    marks = ",".join("?" * len(reuse))
+                    replaced += [
+                        r[0]
+                        for r in db.execute(
+                            f"SELECT segment_id FROM vectors WHERE model = ? "
+                            f"AND segment_id IN ({marks})",
+                            (model, *reuse),
+                        )
+                    ]
+                vectors = np.ascontiguousarray(enc.vectors, dtype=np.float32)
+                for seg_id, vector in zip(reuse, vectors, strict=True):
+                    db.execute(
+                        "INSERT OR REPLACE INTO vectors (segment_id, model, dim, vector) "
+                        "VALUES (?, ?, ?, ?)",
+                        (seg_id, model, vector.shape[0], vector.tobytes()),
+                    )
+                segment_ids += reuse
+        return segment_ids, replaced
+
+    @staticmethod
+    def _upsert_item(
+        db: sqlite3.Connection, enc: EncodedItem, now: float
+    ) -> tuple[int, list[int] | None]:
+        """Insert or update the item row; returns its id and its segment ids when the
+        content and segmentation are unchanged (else None: segments must be rebuilt)."""
+        row = db.execute(
+            "SELECT id, fingerprint, error FROM items WHERE path = ?", (enc.path,)
+        ).fetchone()
+        if row is None:
+            item_id = db.execute(
+                "INSERT INTO items (path, kind, size, mtime_ns, fingerprint, width, height, "
+                "added_at, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    enc.path,
+                    enc.kind,
+                    enc.size,
+                    enc.mtime_ns,
+                    enc.fingerprint,
+                    enc.width,
+                    enc.height,
+                    now,
+                    now,
+                ),
+            ).lastrowid
+            return item_id, None
+        item_id, old_fingerprint, old_error = row
+        db.execute(
+            "UPDATE items SET kind = ?, size = ?, mtime_ns = ?, fingerprint = ?, width = ?, "
+            "height = ?, indexed_at = ?, error = NULL WHERE id = ?",
+            (
+                enc.kind,
+                enc.size,
+                enc.mtime_ns,
+                enc.fingerprint,
+                enc.width,
+                enc.height,
+                now,
+                item_id,
+            ),
+        )
+        if old_fingerprint != enc.fingerprint or old_error is not None:
+            return item_id, None
+        existing = db.execute(
+            "SELECT id, start_s, end_s, text FROM segments WHERE item_id = ? ORDER BY id",
+            (item_id,),
+        ).fetchall()
+        if [tuple(r[1:]) for r in existing] != [tuple(s) for s in enc.segments]:
+            return item_id, None
+        return item_id, [r[0] for r in existing]
+
+    def record_failure(
+        self, path: str, kind: str, size: int, mtime_ns: int, reason: str
+    ) -> list[int]:
+        """Mark a file as failed with its reason; returns segment ids it no longer has."""
+        now = time.time()
+        with self.write() as db:
+            row = db.execute("SELECT id FROM items WHERE path = ?", (path,)).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO items (path, kind, size, mtime_ns, added_at, error) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (path, kind, size, mtime_ns, now, reason),
+                )
+                return []
+            gone = [r[0] for r in db.execute("SELECT id FROM segments WHERE item_id = ?", row)]
+            db.execute("DELETE FROM segments WHERE item_id = ?", row)
+            db.execute(
+                "UPDATE items SET kind = ?, size = ?, mtime_ns = ?, fingerprint = NULL, "
+                "error = ?, indexed_at = ? WHERE id = ?",
+                (kind, size, mtime_ns, reason, now, row[0]),
+            )
+            return gone
+
+    def move_item(self, item_id: int, new_path: str, size: int, mtime_ns: int) -> None:
+        with self.write() as db:
+            db.execute(
+                "UPDATE items SET path = ?, size = ?, mtime_ns = ? WHERE id = ?",
+                (new_path, size, mtime_ns, item_id),
+            )
+
+    def touch_item(self, item_id: int, size: int, mtime_ns: int) -> None:
+        with self.write() as db:
+            db.execute(
+                "UPDATE items SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, item_id)
+            )
+
+    def delete_items(self, item_ids: Sequence[int]) -> list[int]:
+        """Remove items (and their segments and vectors); returns the removed segment ids."""
+        gone: list[int] = []
+        with self.write() as db:
+            for item_id in item_ids:
+                gone += [
+                    r[0]
+                    for r in db.execute("SELECT id FROM segments WHERE item_id = ?", (item_id,))
+                ]
+                db.execute("DELETE FROM items WHERE id = ?", (item_id,))
+        return gone
+
+    def items_without_vectors(self, model: str) -> list[Item]:
+        """Healthy items that have no vector from `model` (e.g. after a model change)."""
+        rows = self._query(
+            f"SELECT {ITEM_COLUMNS} FROM items i WHERE error IS NULL AND NOT EXISTS ("
+            "SELECT 1 FROM segments s JOIN vectors v ON v.segment_id = s.id "
+            "WHERE s.item_id = i.id AND v.model = ?)",
+            (model,),
+        )
+        return [Item(*row) for row in rows]
+
+    def drop_vectors_except(self, model: str) -> None:
+        with self.write() as db:
+            db.execute("DELETE FROM vectors WHERE model != ?", (model,))
+
+    # -- vectors ------------------------------------------------------------------------
+
+    def vectors(self, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """All (segment ids, vectors) of one model, for rebuilding its index."""
+        with self._lock:
+            cur = self._db.execute(
+                "SELECT segment_id, dim, vector FROM vectors WHERE model = ? ORDER BY segment_id",
+                (model,),
+            )
+            ids, blobs, dim = [], [], None
+            for seg_id, d, blob in cur:
+                dim = d
+                ids.append(seg_id)
+                blobs.append(blob)
+        if not ids:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dim)
+        return np.asarray(ids, dtype=np.int64), matrix
+
+    def segment_vectors(self, item_id: int, model: str) -> np.ndarray:
+        rows = self._query(
+            "SELECT v.vector FROM vectors v JOIN segments s ON s.id = v.segment_id "
+            "WHERE s.item_id = ? AND v.model = ? ORDER BY s.id",
+            (item_id, model),
+        )
+        return np.stack([np.frombuffer(r[0], dtype=np.float32) for r in rows])
+
+    def resolve_segments(self, segment_ids: Sequence[int]) -> dict[int, tuple[Item, Segment]]:
+        if not segment_ids:
+            return {}
+        marks = ",".join("?" * len(segment_ids))
+        cols = ", ".join(f"i.{c}" for c in Item.__dataclass_fields__)
+        rows = self._query(
+            f"SELECT s.id, s.item_id, s.start_s, s.end_s, s.text, {cols} FROM segments s "
+            f"JOIN items i ON i.id = s.item_id WHERE s.id IN ({marks})",
+            [int(s) for s in segment_ids],
+        )
+        return {row[0]: (Item(*row[5:]), Segment(*row[:5])) for row in rows}
+
+    # -- reporting ----------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        rows = self._query(
+            "SELECT kind, count(*) FROM items WHERE error IS NULL GROUP BY kind ORDER BY kind"
+        )
+        return dict(rows)
+
+    def failures(self) -> list[tuple[str, str]]:
+        return self._query("SELECT path, error FROM items WHERE error IS NOT NULL ORDER BY path")
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _split(patterns: str) -> tuple[str, ...]:
+    return tuple(p for p in patterns.split("\n") if p)

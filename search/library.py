@@ -1,0 +1,86 @@
+"""A data directory: the catalog, one index per model, the writer lock, and model choice."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from search.catalog import Catalog
+from search.errors import AlreadyIndexingError, ModelMismatchError
+from search.models import ClipEncoder, load_encoder
+from search.models.registry import DEFAULT_CLIP_MODEL
+from search.store import VectorStore, open_store
+
+CLIP_MODEL_KEY = "model.clip"
+
+
+def default_data_dir() -> Path:
+    """TROVE_DATA_DIR, else the platform's per-user data folder."""
+    env = os.environ.get("TROVE_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("trove", appauthor=False))
+
+
+class Library:
+    def __init__(self, data_dir: str | Path) -> None:
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.catalog = Catalog(self.data_dir / "catalog.sqlite3")
+        self._lock_path = self.data_dir / "indexer.lock"
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def index_path(self, model: str) -> Path:
+        return self.data_dir / "indexes" / f"{model}.faiss"
+
+    @property
+    def clip_model(self) -> str | None:
+        """The model this library's image vectors were built with (None while empty)."""
+        return self.catalog.get_meta(CLIP_MODEL_KEY)
+
+    def search_encoder(self, requested: str | None, model_path: str | None) -> ClipEncoder:
+        """The encoder to search with: the library's own model, unless a different one is
+        asked for, which would compare vectors from two unrelated spaces."""
+        built = self.clip_model
+        if built and requested and requested != built:
+            raise ModelMismatchError(
+                f"This library was indexed with {built}; searching it with {requested} would "
+                f"compare unrelated embeddings. Search without --model to use {built}, or "
+                f"re-index with the new model: `python app.py index --model {requested}`."
+            )
+        return load_encoder(requested or built or DEFAULT_CLIP_MODEL, model_path)
+
+    def open_store(self, encoder: ClipEncoder, save_if_rebuilt: bool = True) -> VectorStore:
+        return open_store(
+            self.catalog, self.index_path(encoder.name), encoder.name, encoder.dim, save_if_rebuilt
+        )
+
+    def size_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.data_dir.rglob("*") if p.is_file())
+
+    @contextmanager
+    def writer(self) -> Iterator[None]:
+        """Hold the one-writer lock; a second indexer gets AlreadyIndexingError at once."""
+        lock = FileLock(self._lock_path, timeout=0)
+        owner = self._lock_path.with_suffix(".owner")
+        try:
+            lock.acquire()
+        except Timeout:
+            who = owner.read_text().strip() if owner.exists() else "another process"
+            raise AlreadyIndexingError(
+                f"Already indexing: {who} is writing to {self.data_dir}. Wait for it to "
+                f"finish (or stop it with Ctrl-C; it keeps what it has done), then run again."
+            ) from None
+        try:
+            owner.write_text(f"Trove indexer (pid {os.getpid()})\n")
+            yield
+        finally:
+            owner.unlink(missing_ok=True)
+            lock.release()

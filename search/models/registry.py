@@ -1,0 +1,133 @@
+"""Model presets as data: a preset name maps to everything needed to build its encoder.
+
+The preprocessing values are written out here (not looked up from open_clip at run time)
+so a preset is fully described by its row; a unit test checks them against open_clip's
+own pretrained table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from search.errors import UnknownModelError
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+OPEN_CLIP_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One encoder preset.
+
+    `hf_repo`/`weight_files` say where real weights live; a spec with `seed` set instead is a
+    tiny model built locally, for tests and offline trials only.
+    """
+
+    name: str
+    family: str
+    space: str
+    architecture: str
+    embed_dim: int
+    image_size: int
+    description: str
+    pretrained: str | None = None
+    hf_repo: str | None = None
+    weight_files: tuple[str, ...] = OPEN_CLIP_WEIGHT_FILES
+    mean: tuple[float, float, float] = OPENAI_MEAN
+    std: tuple[float, float, float] = OPENAI_STD
+    interpolation: str = "bicubic"
+    resize_mode: str = "shortest"
+    # MobileCLIP's train-time branches fold into single convolutions for inference.
+    reparameterize: bool = False
+    seed: int | None = None
+    size_mb: int = 0
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.seed is not None
+
+    @property
+    def weights_label(self) -> str:
+        if self.is_tiny:
+            return f"built locally with seed {self.seed} (untrained: for tests and offline trials)"
+        return f"{self.pretrained} from hf.co/{self.hf_repo}"
+
+
+PRESETS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="clip-vit-b-32",
+            family="open_clip",
+            space="clip",
+            architecture="ViT-B-32",
+            pretrained="laion2b_s34b_b79k",
+            hf_repo="laion/CLIP-ViT-B-32-laion2B-s34B-b79K",
+            embed_dim=512,
+            image_size=224,
+            size_mb=605,
+            description="Default. OpenCLIP ViT-B/32 trained on LAION-2B: "
+            "66.6% ImageNet zero-shot, the best accuracy per CPU second here.",
+        ),
+        ModelSpec(
+            name="mobileclip2-s0",
+            family="open_clip",
+            space="clip",
+            architecture="MobileCLIP2-S0",
+            pretrained="dfndr2b",
+            hf_repo="timm/MobileCLIP2-S0-OpenCLIP",
+            embed_dim=512,
+            image_size=256,
+            mean=(0.0, 0.0, 0.0),
+            std=(1.0, 1.0, 1.0),
+            interpolation="bilinear",
+            reparameterize=True,
+            size_mb=300,
+            description="Fast CPU preset. Apple MobileCLIP2-S0: a convolutional image tower "
+            "built for phone and laptop CPUs, 71.5% ImageNet zero-shot.",
+        ),
+        ModelSpec(
+            name="clip-vit-l-14",
+            family="open_clip",
+            space="clip",
+            architecture="ViT-L-14",
+            pretrained="datacomp_xl_s13b_b90k",
+            hf_repo="laion/CLIP-ViT-L-14-DataComp.XL-s13B-b90K",
+            embed_dim=768,
+            image_size=224,
+            size_mb=1710,
+            description="Strong preset. OpenCLIP ViT-L/14 trained on DataComp-XL: "
+            "79.2% ImageNet zero-shot, about 9x the compute of ViT-B/32.",
+        ),
+        ModelSpec(
+            name="tiny-clip",
+            family="open_clip",
+            space="clip",
+            architecture="trove-tiny-clip",
+            embed_dim=64,
+            image_size=64,
+            seed=0,
+            weight_files=(),
+            description="Tiny CLIP with the real OpenCLIP architecture, built locally with a "
+            "fixed seed. Untrained: results are meaningless. For tests and offline trials.",
+        ),
+    )
+}
+
+DEFAULT_CLIP_MODEL = "clip-vit-b-32"
+
+
+def list_presets() -> list[ModelSpec]:
+    return list(PRESETS.values())
+
+
+def get_preset(name: str) -> ModelSpec:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        known = ", ".join(PRESETS)
+        raise UnknownModelError(f"Unknown model {name!r}. Known presets: {known}.") from None

@@ -1,0 +1,152 @@
+"""Finding a preset's weights: explicit local path, then the Hugging Face cache, then download.
+
+Nothing here falls back to a different model. When every place fails, the error names the
+model, every place that was tried and why it failed, and the commands that fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from search.errors import WeightsNotFoundError
+from search.models.registry import ModelSpec
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """Where a model's weights come from. `path` is None for locally built tiny models."""
+
+    path: Path | None
+    source: str
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def resolve_weights(
+    spec: ModelSpec, model_path: str | os.PathLike | None = None, allow_download: bool = True
+) -> ResolvedWeights:
+    """Return the checkpoint to load for `spec`, or raise WeightsNotFoundError."""
+    if spec.is_tiny:
+        if model_path is not None:
+            return ResolvedWeights(_local_checkpoint(spec, Path(model_path)), "local path")
+        return ResolvedWeights(None, spec.weights_label)
+    if model_path is not None:
+        # An explicit path that does not work is the user's mistake to fix, not a reason to
+        # quietly load something else.
+        return ResolvedWeights(_local_checkpoint(spec, Path(model_path)), "local path")
+
+    cached = find_in_hf_cache(spec)
+    if cached is not None:
+        return ResolvedWeights(cached, "Hugging Face cache")
+
+    if not allow_download:
+        download_note = "not tried (download not allowed for this command)"
+    elif hub_offline():
+        download_note = "not tried (HF_HUB_OFFLINE is set)"
+    else:
+        path, download_note = _download(spec)
+        if path is not None:
+            return ResolvedWeights(path, "downloaded")
+    raise WeightsNotFoundError(_missing_weights_message(spec, download_note))
+
+
+def find_in_hf_cache(spec: ModelSpec) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in spec.weight_files:
+        hit = try_to_load_from_cache(spec.hf_repo, filename)
+        if isinstance(hit, str) and os.path.isfile(hit):
+            return Path(hit)
+    return None
+
+
+def download_weights(spec: ModelSpec) -> ResolvedWeights:
+    """Fetch a preset's weights into the Hugging Face cache (`app.py models download`)."""
+    if spec.is_tiny:
+        return ResolvedWeights(None, spec.weights_label)
+    cached = find_in_hf_cache(spec)
+    if cached is not None:
+        return ResolvedWeights(cached, "Hugging Face cache")
+    path, note = _download(spec)
+    if path is None:
+        raise WeightsNotFoundError(_missing_weights_message(spec, note))
+    return ResolvedWeights(path, "downloaded")
+
+
+def _local_checkpoint(spec: ModelSpec, path: Path) -> Path:
+    if path.is_file():
+        return path
+    if path.is_dir():
+        for filename in spec.weight_files:
+            if (path / filename).is_file():
+                return path / filename
+        candidates = sorted(p for p in path.iterdir() if p.suffix in WEIGHT_SUFFIXES)
+        if len(candidates) == 1:
+            return candidates[0]
+        found = ", ".join(p.name for p in candidates) or "no weight files"
+        raise WeightsNotFoundError(
+            f"--model-path {path} is a folder, but Trove cannot tell which file holds the "
+            f"{spec.name} weights (expected one of {', '.join(spec.weight_files) or 'a single'} "
+            f"{'/'.join(WEIGHT_SUFFIXES)} file; found {found}). Pass the checkpoint file itself."
+        )
+    raise WeightsNotFoundError(
+        f"--model-path {path} does not exist. Pass the {spec.name} checkpoint file "
+        f"(an open_clip state dict or .safetensors) or the folder that holds it."
+    )
+
+
+def _hub_reachable(timeout: float = 3.0) -> str | None:
+    """Return None when the hub answers on its port, else why not.
+
+    Checked once up front because the hub client retries for ~25 s per file when there is
+    no network, which would make a missing-weights error needlessly slow.
+    """
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    host, port = url.hostname or "huggingface.co", url.port or 443
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"{host} is unreachable ({exc.strerror or exc})"
+    return None
+
+
+def _download(spec: ModelSpec) -> tuple[Path | None, str]:
+    from huggingface_hub import hf_hub_download
+
+    unreachable = _hub_reachable()
+    if unreachable:
+        return None, f"failed: {unreachable}"
+    errors = []
+    for filename in spec.weight_files:
+        try:
+            return Path(hf_hub_download(spec.hf_repo, filename)), "ok"
+        except Exception as exc:  # the hub client raises many unrelated types; report each
+            errors.append(f"{filename}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+    return None, "failed: " + "; ".join(errors)
+
+
+def _missing_weights_message(spec: ModelSpec, download_note: str) -> str:
+    from huggingface_hub import constants
+
+    files = " or ".join(spec.weight_files)
+    return (
+        f"No weights for model {spec.name} ({spec.architecture}, {spec.pretrained}) on this "
+        f"machine. Looked in: (1) --model-path: not given; (2) the Hugging Face cache "
+        f"{constants.HF_HUB_CACHE} for {spec.hf_repo} ({files}): not there; (3) download: "
+        f"{download_note}. To fix: on a machine with internet run "
+        f"`python app.py models download {spec.name}` and copy its Hugging Face cache folder "
+        f"to this machine (or set HF_HOME to it), or pass "
+        f"--model-path /path/to/{spec.weight_files[0]}. "
+        f"To try Trove without weights, add `--model tiny-clip` (an untrained model: the "
+        f"pipeline works, the rankings do not mean anything)."
+    )

@@ -1,0 +1,114 @@
+"""Re-runs encode only what changed: counted at the encoder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from search.engine import SearchEngine
+from tests.media import make_photo
+
+
+def indexed_paths(library) -> set[str]:
+    root_items = library.catalog.items_under("/")
+    return {p for p, item in root_items.items() if item.error is None}
+
+
+def test_first_run_indexes_everything_and_rerun_nothing(
+    photo_library, library, index_run, tiny_encoder
+):
+    first = index_run(photo_library)
+    assert (first.indexed, first.failed) == (6, [])
+    assert tiny_encoder.images_encoded == 6
+
+    second = index_run(photo_library)
+    assert (second.indexed, second.unchanged) == (0, 6)
+    assert tiny_encoder.images_encoded == 6
+
+
+def test_touch_is_not_reencoded_but_a_modified_file_is(
+    photo_library, library, index_run, tiny_encoder
+):
+    index_run(photo_library)
+    beach = photo_library / "beach.jpg"
+    os.utime(beach, ns=(10**18, 10**18))
+    touched = index_run(photo_library)
+    assert (touched.touched, touched.indexed) == (1, 0)
+    assert tiny_encoder.images_encoded == 6
+
+    make_photo(photo_library / "forest.jpg", 99, quality=90)
+    modified = index_run(photo_library)
+    assert (modified.indexed, modified.unchanged) == (1, 5)
+    assert tiny_encoder.images_encoded == 7
+    assert len(library.open_store(tiny_encoder)) == 6
+
+
+def test_rename_and_move_keep_vectors_and_search_finds_the_new_path(
+    photo_library, library, index_run, tiny_encoder
+):
+    index_run(photo_library)
+    old = photo_library / "2023" / "snow.jpg"
+    new = photo_library / "winter" / "snowy-day.jpg"
+    new.parent.mkdir()
+    shutil.move(old, new)
+    summary = index_run(photo_library)
+    assert (summary.moved, summary.indexed, summary.removed) == (1, 0, 0)
+    assert tiny_encoder.images_encoded == 6
+    assert str(new) in indexed_paths(library)
+    assert str(old) not in indexed_paths(library)
+
+    results = SearchEngine(library).search("", images=(str(new),), k=1)
+    assert results[0].path == str(new)
+    assert results[0].score > 0.999
+
+
+def test_move_between_roots_is_recognised(
+    photo_library, tmp_path, library, index_run, tiny_encoder
+):
+    other = tmp_path / "other-root"
+    other.mkdir()
+    index_run(photo_library, other)
+    shutil.move(photo_library / "beach.jpg", other / "beach.jpg")
+    summary = index_run(photo_library, other)
+    assert summary.moved == 1
+    assert tiny_encoder.images_encoded == 6
+
+
+def test_deleted_file_leaves_catalog_and_index(photo_library, library, index_run, tiny_encoder):
+    index_run(photo_library)
+    (photo_library / "forest.jpg").unlink()
+    summary = index_run(photo_library)
+    assert summary.removed == 1
+    assert str(photo_library / "forest.jpg") not in indexed_paths(library)
+    store = library.open_store(tiny_encoder)
+    assert len(store) == 5
+    paths = {r.path for r in SearchEngine(library).search("forest", k=10)}
+    assert str(photo_library / "forest.jpg") not in paths
+    assert len(paths) == 5
+
+
+def test_copy_of_a_file_is_indexed_as_its_own_item(photo_library, library, index_run):
+    index_run(photo_library)
+    shutil.copy(photo_library / "beach.jpg", photo_library / "beach-copy.jpg")
+    summary = index_run(photo_library)
+    assert (summary.indexed, summary.moved) == (1, 0)
+    assert len(indexed_paths(library)) == 7
+
+
+def test_excluding_a_folder_later_removes_its_items(photo_library, library, index_run):
+    index_run(photo_library)
+    summary = index_run(photo_library, exclude=["summer"])
+    assert summary.removed == 2
+    assert len(indexed_paths(library)) == 4
+
+
+def test_new_file_is_picked_up_and_committed_batches_survive(
+    photo_library, library, index_run, tiny_encoder
+):
+    index_run(photo_library)
+    for i in range(5):
+        make_photo(photo_library / "new" / f"n{i}.jpg", 100 + i)
+    summary = index_run(photo_library)
+    assert summary.indexed == 5
+    assert tiny_encoder.images_encoded == 11
+    assert library.catalog.counts() == {"image": 11}
