@@ -18,12 +18,14 @@ from pathlib import Path
 import numpy as np
 
 # Each step moves the schema from version i to i + 1. Never edit a released step: add one.
+# Ids are AUTOINCREMENT so a deleted segment's id is never reused: an index file that is a
+# little stale can then miss a segment, but never point at the wrong one.
 MIGRATIONS: list[str] = [
     # 1: items, their segments (time ranges or chunks), and vectors per segment and model.
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE items (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         path TEXT NOT NULL UNIQUE,
         kind TEXT NOT NULL,
         size INTEGER NOT NULL,
@@ -37,7 +39,7 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX items_fingerprint ON items (fingerprint);
     CREATE TABLE segments (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         item_id INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
         start_s REAL,
         end_s REAL,

@@ -27,3 +27,22 @@ def make_photo(path: Path, seed: int, size: tuple[int, int] = (320, 240), **save
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(noisy.clip(0, 255).astype(np.uint8)).save(path, **save_args)
     return path
+
+
+def make_png_bomb(path: Path, side: int = 30000) -> Path:
+    """A real decompression bomb: a side x side 1-bit PNG of zeros, a few kB on disk."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\x00" * (1 + (side + 7) // 8)  # filter byte + packed bits
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+    return path

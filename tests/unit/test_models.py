@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import open_clip
+import pytest
+
+from search.errors import UnknownModelError, WeightsNotFoundError
+from search.library import Library
+from search.models import ClipEncoder, get_preset, list_presets
+from search.models.registry import DEFAULT_CLIP_MODEL
+from search.models.weights import resolve_weights
+
+
+def test_presets_and_default():
+    names = [s.name for s in list_presets()]
+    assert {"clip-vit-b-32", "mobileclip2-s0", "clip-vit-l-14", "tiny-clip"} <= set(names)
+    assert DEFAULT_CLIP_MODEL == "clip-vit-b-32"
+    spec = get_preset("clip-vit-b-32")
+    assert (spec.architecture, spec.pretrained, spec.embed_dim) == (
+        "ViT-B-32",
+        "laion2b_s34b_b79k",
+        512,
+    )
+
+
+def test_unknown_preset_lists_the_known_ones():
+    with pytest.raises(UnknownModelError, match="clip-vit-b-32.*tiny-clip"):
+        get_preset("clip-vit-z")
+
+
+@pytest.mark.parametrize("spec", [s for s in list_presets() if not s.is_tiny], ids=str)
+def test_real_presets_match_open_clips_pretrained_table(spec):
+    cfg = open_clip.get_pretrained_cfg(spec.architecture, spec.pretrained)
+    assert cfg["hf_hub"].rstrip("/") == spec.hf_repo
+    assert tuple(cfg["mean"]) == spec.mean and tuple(cfg["std"]) == spec.std
+    assert cfg["interpolation"] == spec.interpolation
+    assert cfg["resize_mode"] == spec.resize_mode
+    model_cfg = open_clip.get_model_config(spec.architecture)
+    assert model_cfg["embed_dim"] == spec.embed_dim
+    assert model_cfg["vision_cfg"]["image_size"] == spec.image_size
+
+
+def test_tiny_clip_is_reproducible_and_normalised():
+    a = ClipEncoder(get_preset("tiny-clip")).encode_texts(["a red circle", "a blue square"])
+    b = ClipEncoder(get_preset("tiny-clip")).encode_texts(["a red circle", "a blue square"])
+    assert a.shape == (2, 64) and np.array_equal(a, b)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+
+
+def test_missing_weights_message_names_model_places_and_fix(monkeypatch, tmp_path):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsNotFoundError) as err:
+        resolve_weights(get_preset("clip-vit-b-32"))
+    message = str(err.value)
+    for needle in (
+        "clip-vit-b-32",
+        str(tmp_path / "hub"),
+        "laion/CLIP-ViT-B-32-laion2B-s34B-b79K",
+        "HF_HUB_OFFLINE is set",
+        "python app.py models download clip-vit-b-32",
+        "--model-path",
+    ):
+        assert needle in message
+
+
+def test_tiny_is_never_a_fallback(monkeypatch, tmp_path):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    library = Library(tmp_path / "data")
+    encoder = library.search_encoder(None, None)
+    assert encoder.name == "clip-vit-b-32"
+    with pytest.raises(WeightsNotFoundError):
+        encoder.encode_texts(["a cat"])
+
+
+def test_explicit_path_file_and_folder(tmp_path, vit_b32_checkpoint):
+    spec = get_preset("clip-vit-b-32")
+    assert resolve_weights(spec, vit_b32_checkpoint).path == vit_b32_checkpoint
+    assert resolve_weights(spec, vit_b32_checkpoint.parent).path == vit_b32_checkpoint
+    with pytest.raises(WeightsNotFoundError, match="does not exist"):
+        resolve_weights(spec, tmp_path / "nope.safetensors")
+    (tmp_path / "a.bin").write_bytes(b"x")
+    (tmp_path / "b.bin").write_bytes(b"x")
+    with pytest.raises(WeightsNotFoundError, match="cannot tell which file"):
+        resolve_weights(spec, tmp_path)
+
+
+def test_weights_found_in_hugging_face_cache_offline(monkeypatch, tmp_path, vit_b32_checkpoint):
+    """The cache layout the hub client writes: refs/main -> snapshots/<commit>/file."""
+    spec = get_preset("clip-vit-b-32")
+    repo = tmp_path / "hub" / ("models--" + spec.hf_repo.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0123abcd")
+    snapshot = repo / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    shutil.copy(vit_b32_checkpoint, snapshot / "open_clip_model.safetensors")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    weights = resolve_weights(spec)
+    assert weights.source == "Hugging Face cache"
+    from_cache = ClipEncoder(spec).encode_texts(["a dog"])
+    from_path = ClipEncoder(spec, vit_b32_checkpoint).encode_texts(["a dog"])
+    np.testing.assert_array_equal(from_cache, from_path)
+
+
+def test_importing_the_app_loads_no_model_and_no_torch():
+    code = "import sys, app; print('torch' in sys.modules, 'open_clip' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -1,0 +1,85 @@
+"""Trove's encodings equal open_clip's reference on the real ViT-B-32 architecture.
+
+Random weights (seeded, saved as a checkpoint file) stand in for the pretrained ones, which
+cannot be downloaded here; the arithmetic is the same.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+from PIL import Image
+
+from indexers.pipeline import Indexer
+from search.catalog import Root
+from search.models import ClipEncoder, get_preset
+from tests.media import make_photo
+
+pytestmark = pytest.mark.slow
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def reference(vit_b32_checkpoint):
+    """open_clip's own model, preprocess and tokenizer, configured from open_clip's table."""
+    cfg = open_clip.get_pretrained_cfg("ViT-B-32", "laion2b_s34b_b79k")
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        "ViT-B-32",
+        pretrained=str(vit_b32_checkpoint),
+        image_mean=cfg["mean"],
+        image_std=cfg["std"],
+        image_interpolation=cfg["interpolation"],
+        image_resize_mode=cfg["resize_mode"],
+    )
+    model.eval()
+    return model, preprocess, open_clip.get_tokenizer("ViT-B-32")
+
+
+@pytest.fixture(scope="module")
+def trove_encoder(vit_b32_checkpoint):
+    return ClipEncoder(get_preset("clip-vit-b-32"), vit_b32_checkpoint, device="cpu")
+
+
+def reference_images(reference, images):
+    model, preprocess, _ = reference
+    with torch.no_grad():
+        rows = [model.encode_image(preprocess(im)[None], normalize=True)[0] for im in images]
+    return torch.stack(rows).numpy()
+
+
+def test_image_embeddings_equal_reference(tmp_path, reference, trove_encoder):
+    sizes = [(320, 240), (240, 320), (500, 500), (1024, 200), (64, 48), (224, 224)]
+    images = [
+        Image.open(make_photo(tmp_path / f"{i}.png", i, s)).convert("RGB")
+        for i, s in enumerate(sizes)
+    ]
+    ours = trove_encoder.encode_images(images)
+    expected = reference_images(reference, images)
+    assert ours.shape == (6, 512)
+    np.testing.assert_allclose(ours, expected, atol=TOLERANCE)
+
+
+def test_text_embeddings_equal_reference(reference, trove_encoder):
+    model, _, tokenizer = reference
+    texts = ["a cat", "a rocket on a launch pad at night", "", "ünïcödé 東京 🐕", "word " * 100]
+    ours = trove_encoder.encode_texts(texts)
+    with torch.no_grad():
+        expected = model.encode_text(tokenizer(texts), normalize=True).numpy()
+    np.testing.assert_allclose(ours, expected, atol=TOLERANCE)
+
+
+def test_indexed_vectors_equal_reference(tmp_path, reference, trove_encoder, library):
+    """The whole pipeline (decode threads, batching, catalog blobs) changes nothing."""
+    root = tmp_path / "lib"
+    paths = [make_photo(root / f"p{i}.png", 20 + i, (300 + 20 * i, 200)) for i in range(5)]
+    Indexer(library, trove_encoder, batch_size=2, progress=False).run([Root(str(root), (), ())])
+    ids, vectors = library.catalog.vectors("clip-vit-b-32")
+    by_path = {
+        library.catalog.resolve_segments([int(i)])[int(i)][0].path: v
+        for i, v in zip(ids, vectors, strict=True)
+    }
+    ours = np.stack([by_path[str(p)] for p in paths])
+    expected = reference_images(reference, [Image.open(p).convert("RGB") for p in paths])
+    np.testing.assert_allclose(ours, expected, atol=TOLERANCE)
