@@ -22,30 +22,32 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from indexers.pipeline import Indexer
+    from indexers.pipeline import Indexer, check_roots
     from search.catalog import Root
+    from search.library import catalog_path
     from search.models import load_encoder
     from search.models.registry import DEFAULT_CLIP_MODEL
 
-    library = _library(args)
+    # Everything that can fail is checked before the data folder is created or changed.
+    data_dir = args.data_dir or _default_data_dir()
+    existing = _library(args) if catalog_path(data_dir).exists() else None
     if args.paths:
         roots = [
-            Root(str(Path(p).expanduser().resolve()), args.include, args.exclude)
+            Root(str(Path(p).expanduser().resolve()), tuple(args.include), tuple(args.exclude))
             for p in args.paths
         ]
+    elif existing and existing.catalog.roots():
+        roots = existing.catalog.roots()
     else:
-        roots = library.catalog.roots()
-        if not roots:
-            raise TroveError(
-                "Nothing to index yet: give a folder, e.g. `python app.py index ~/Pictures`."
-            )
-    model = args.model or library.clip_model or DEFAULT_CLIP_MODEL
-    indexer = Indexer(
-        library,
-        load_encoder(model, args.model_path),
-        batch_size=args.batch_size,
-        progress=not args.quiet,
-    )
+        raise TroveError(
+            "Nothing to index yet: give a folder, e.g. `python app.py index ~/Pictures`."
+        )
+    check_roots(roots)
+    model = args.model or (existing and existing.clip_model) or DEFAULT_CLIP_MODEL
+    encoder = load_encoder(model, args.model_path)
+    encoder.resolve()
+    library = existing or _library(args, create=True)
+    indexer = Indexer(library, encoder, batch_size=args.batch_size, progress=not args.quiet)
     summary = indexer.run(roots)
     print(summary.report())
     return 130 if summary.interrupted else 0
@@ -146,7 +148,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job until the web UI lands: index the demo library and run sample queries."""
     from search.errors import WeightsNotFoundError
-    from search.models import load_encoder
+    from search.models import get_preset, load_encoder
     from search.models.registry import DEFAULT_CLIP_MODEL
 
     model = args.model or DEFAULT_CLIP_MODEL
@@ -163,7 +165,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.paths = [str(ASSETS / "demo")]
     args.include, args.exclude = (), ()
     args.data_dir = args.data_dir or str(_default_data_dir() / "demo")
-    cmd_index(args)
+    status = cmd_index(args)
+    if status != 0:
+        return status
+    if get_preset(model).is_tiny:
+        print(
+            f"\nNote: {model} is untrained. These rankings show the pipeline working, not "
+            "what real weights find."
+        )
     descriptions = json.loads((ASSETS / "demo" / "descriptions.json").read_text())
     from search.engine import SearchEngine
 
@@ -188,10 +197,10 @@ def _default_data_dir() -> Path:
     return default_data_dir()
 
 
-def _library(args: argparse.Namespace):
+def _library(args: argparse.Namespace, create: bool = False):
     from search.library import Library
 
-    return Library(args.data_dir or _default_data_dir())
+    return Library(args.data_dir or _default_data_dir(), create=create)
 
 
 def _index_count(path: Path | None) -> int:

@@ -99,6 +99,17 @@ def _settle(item, future: Future):
         return item, exc
 
 
+def check_roots(roots: Sequence[Root]) -> None:
+    """Refuse to start when a library folder is missing: an unplugged drive is not a
+    deletion, so its items must not be dropped from the catalog."""
+    for root in roots:
+        if not os.path.isdir(root.path):
+            raise LibraryRootError(
+                f"Library folder {root.path} is not there (or is not a folder). Check the "
+                f"path, or plug in the drive that holds it; nothing in the catalog was changed."
+            )
+
+
 class Indexer:
     """Brings a library's catalog and index up to date with its roots on disk."""
 
@@ -120,12 +131,7 @@ class Indexer:
         self.save_every_s = save_every_s
 
     def run(self, roots: Sequence[Root]) -> IndexSummary:
-        for root in roots:
-            if not os.path.isdir(root.path):
-                raise LibraryRootError(
-                    f"Library folder {root.path} is not there (or is not a folder). Check the "
-                    f"path, or plug in the drive that holds it; nothing in the catalog was changed."
-                )
+        check_roots(roots)
         self.encoder.resolve()  # a missing-weights error before anything is touched
         started = time.monotonic()
         summary = IndexSummary(self.encoder.name)

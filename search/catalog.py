@@ -406,6 +406,9 @@ class Catalog:
 
     # -- vectors ------------------------------------------------------------------------
 
+    def vector_count(self, model: str) -> int:
+        return self._query("SELECT count(*) FROM vectors WHERE model = ?", (model,))[0][0]
+
     def vectors(self, model: str) -> tuple[np.ndarray, np.ndarray]:
         """All (segment ids, vectors) of one model, for rebuilding its index."""
         with self._lock:

@@ -31,5 +31,9 @@ class LibraryRootError(TroveError):
     pass
 
 
+class NoLibraryError(TroveError):
+    """The data folder holds no catalog yet."""
+
+
 class BadFileError(TroveError):
     """A file that cannot be indexed; recorded in the catalog with this message, then skipped."""

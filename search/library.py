@@ -10,7 +10,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from search.catalog import Catalog
-from search.errors import AlreadyIndexingError, ModelMismatchError
+from search.errors import AlreadyIndexingError, ModelMismatchError, NoLibraryError
 from search.models import ClipEncoder, load_encoder
 from search.models.registry import DEFAULT_CLIP_MODEL
 from search.store import VectorStore, open_store
@@ -28,10 +28,21 @@ def default_data_dir() -> Path:
     return Path(user_data_dir("trove", appauthor=False))
 
 
+def catalog_path(data_dir: str | Path) -> Path:
+    return Path(data_dir).expanduser().resolve() / "catalog.sqlite3"
+
+
 class Library:
-    def __init__(self, data_dir: str | Path) -> None:
+    """Opens (or, with `create`, makes) the library in a data folder."""
+
+    def __init__(self, data_dir: str | Path, create: bool = True) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
-        self.catalog = Catalog(self.data_dir / "catalog.sqlite3")
+        if not create and not catalog_path(self.data_dir).exists():
+            raise NoLibraryError(
+                f"No Trove library in {self.data_dir} yet. Index a folder first: "
+                f"`python app.py index ~/Pictures` (or point --data-dir at an existing library)."
+            )
+        self.catalog = Catalog(catalog_path(self.data_dir))
         self._lock_path = self.data_dir / "indexer.lock"
 
     def close(self) -> None:

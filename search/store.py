@@ -95,7 +95,6 @@ def open_store(
 ) -> VectorStore:
     """Load the index at `path` if it matches the catalog, else rebuild it from the catalog."""
     generation = catalog.generation
-    reason = None
     if not path.exists() or not sidecar_path(path).exists():
         reason = "the index file is missing"
     else:
@@ -110,7 +109,8 @@ def open_store(
                 reason = f"it reflects catalog generation {info.generation}, now {generation}"
             else:
                 return store
-    log.warning("Rebuilding the %s index from the catalog: %s.", model, reason)
+    if catalog.vector_count(model):
+        log.warning("Rebuilding the %s index from the catalog: %s.", model, reason)
     store = VectorStore.from_catalog(catalog, model, dim)
     if save_if_rebuilt:
         store.save(path, generation)

@@ -1,0 +1,59 @@
+"""A library remembers its model; a different model means a re-index, never a mixed index."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.engine import SearchEngine
+from search.errors import ModelMismatchError
+from search.models import ClipEncoder, get_preset
+
+pytestmark = pytest.mark.slow
+
+
+def test_search_uses_the_librarys_model_and_refuses_another(photo_library, library, index_run):
+    index_run(photo_library)
+    assert SearchEngine(library).encoder.name == "tiny-clip"
+    with pytest.raises(ModelMismatchError, match="index --model clip-vit-b-32"):
+        SearchEngine(library, model="clip-vit-b-32")
+
+
+def test_index_with_a_new_model_reencodes_and_switches(
+    photo_library, library, index_run, vit_b32_checkpoint
+):
+    index_run(photo_library)
+    vit = ClipEncoder(get_preset("clip-vit-b-32"), vit_b32_checkpoint, device="cpu")
+    summary = index_run(photo_library, encoder=vit)
+    assert (summary.indexed, summary.unchanged) == (6, 0)
+    assert library.clip_model == "clip-vit-b-32"
+    assert len(library.catalog.vectors("tiny-clip")[0]) == 0
+    assert not library.index_path("tiny-clip").exists()
+
+    engine = SearchEngine(library, model_path=vit_b32_checkpoint)
+    hit = engine.search("", images=(str(photo_library / "forest.jpg"),), k=1)[0]
+    assert hit.path == str(photo_library / "forest.jpg") and hit.score > 0.99
+
+
+def test_interrupted_switch_keeps_the_old_model_searchable(
+    photo_library, library, index_run, vit_b32_checkpoint, monkeypatch
+):
+    index_run(photo_library)
+    vit = ClipEncoder(get_preset("clip-vit-b-32"), vit_b32_checkpoint, device="cpu")
+    calls = {"n": 0}
+    real = vit.encode_image_tensors
+
+    def interrupt_on_second_batch(batch):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(batch)
+
+    monkeypatch.setattr(vit, "encode_image_tensors", interrupt_on_second_batch)
+    summary = index_run(photo_library, encoder=vit)
+    assert summary.interrupted and summary.indexed == 4
+    assert library.clip_model == "tiny-clip"
+    assert len(SearchEngine(library).search("a lake", k=10)) == 6
+
+    monkeypatch.setattr(vit, "encode_image_tensors", real)
+    resumed = index_run(photo_library, encoder=vit)
+    assert resumed.indexed == 2 and library.clip_model == "clip-vit-b-32"
