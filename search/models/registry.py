@@ -71,7 +71,7 @@ PRESETS: dict[str, ModelSpec] = {
             image_size=224,
             size_mb=605,
             description="Default. OpenCLIP ViT-B/32 trained on LAION-2B: "
-            "66.6% ImageNet zero-shot, the best accuracy per CPU second here.",
+            "66.6% ImageNet zero-shot, the most widely used open CLIP.",
         ),
         ModelSpec(
             name="mobileclip2-s0",
