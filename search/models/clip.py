@@ -10,12 +10,26 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from search.models.registry import CONFIG_DIR, ModelSpec
 from search.models.weights import ResolvedWeights, resolve_weights
 
 TEXT_BATCH = 64
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def choose_precision(device: torch.device) -> str:
+    """bf16 weights where the CPU multiplies bf16 natively (AVX-512 BF16 or AMX), else fp32.
+
+    On such CPUs bf16 GEMMs run at about 2.4x the fp32 rate with embeddings at cosine
+    0.9999 to fp32; without native support bf16 is emulated and slower than fp32.
+    """
+    if device.type != "cpu":
+        return "fp32"
+    native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return "bf16" if native else "fp32"
 
 
 class ClipEncoder:
@@ -23,6 +37,7 @@ class ClipEncoder:
 
     `preprocess` needs only the spec, so decoding workers can prepare tensors before (and
     without) the model being loaded. Outputs are L2-normalised float32 rows.
+    `precision` is "auto" (see `choose_precision`), "fp32" or "bf16".
     """
 
     space = "clip"
@@ -32,12 +47,23 @@ class ClipEncoder:
         spec: ModelSpec,
         model_path: str | os.PathLike | None = None,
         device: str | None = None,
+        precision: str = "auto",
     ) -> None:
         import open_clip
 
         self.spec = spec
         self.model_path = model_path
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if precision == "auto":
+            precision = os.environ.get("TROVE_PRECISION") or choose_precision(self.device)
+        if precision not in PRECISIONS:
+            from search.errors import TroveError
+
+            raise TroveError(
+                f"Unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}."
+            )
+        self.precision = precision
+        self.dtype = PRECISIONS[precision]
         self.preprocess = open_clip.image_transform(
             spec.image_size,
             is_train=False,
@@ -87,14 +113,17 @@ class ClipEncoder:
             from timm.utils import reparameterize_model
 
             model = reparameterize_model(model)
+        # Whole weights in bf16 (not autocast, which re-casts every op and was measured 3.5x
+        # slower here); outputs are normalised in fp32.
+        model = model.to(self.dtype)
         return model, open_clip.get_tokenizer(self.spec.architecture)
 
     @torch.inference_mode()
     def encode_image_tensors(self, batch: torch.Tensor) -> np.ndarray:
         """Encode a preprocessed (N, 3, H, W) batch."""
         model = self.load()._model
-        features = model.encode_image(batch.to(self.device), normalize=True)
-        return features.float().cpu().numpy()
+        features = model.encode_image(batch.to(self.device, self.dtype))
+        return F.normalize(features.float(), dim=-1).cpu().numpy()
 
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         if not images:
@@ -103,12 +132,51 @@ class ClipEncoder:
 
     @torch.inference_mode()
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode texts, shortest first in batches, returned in the order given."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
         model = self.load()._model
-        out = [np.zeros((0, self.dim), dtype=np.float32)]
+        tokens = self._tokenizer(list(texts)).to(self.device)
+        order = torch.argsort(_token_lengths(tokens), stable=True)
+        out = torch.zeros((len(texts), self.dim), dtype=torch.float32)
         for start in range(0, len(texts), TEXT_BATCH):
-            tokens = self._tokenizer(list(texts[start : start + TEXT_BATCH])).to(self.device)
-            out.append(model.encode_text(tokens, normalize=True).float().cpu().numpy())
-        return np.concatenate(out)
+            rows = order[start : start + TEXT_BATCH]
+            out[rows] = _encode_text(model, tokens[rows]).float().cpu()
+        return F.normalize(out, dim=-1).numpy()
+
+
+def _token_lengths(tokens: torch.Tensor) -> torch.Tensor:
+    """Real length of each tokenised text: the end token has the highest id in CLIP's vocab."""
+    return tokens.argmax(dim=-1) + 1
+
+
+def _encode_text(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """open_clip's CLIP.encode_text, run only up to the longest real text in the batch.
+
+    Under the causal mask no position attends to a later one, so the padding after the end
+    token cannot change the end token's output, which is what argmax pooling returns. A
+    typical query is under 16 of the 77 context tokens. Models without a causal mask or with
+    another pooling (MobileCLIP's text tower) run open_clip's own encode_text.
+    """
+    from open_clip.model import CLIP
+    from open_clip.transformer import text_global_pool
+
+    trimmable = (
+        isinstance(model, CLIP) and model.attn_mask is not None and model.text_pool_type == "argmax"
+    )
+    if not trimmable:
+        return model.encode_text(tokens)
+    length = int(_token_lengths(tokens).max())
+    tokens = tokens[:, :length]
+    cast_dtype = model.transformer.get_cast_dtype()
+    x = model.token_embedding(tokens).to(cast_dtype) + model.positional_embedding[:length].to(
+        cast_dtype
+    )
+    x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
+    x = text_global_pool(model.ln_final(x), tokens, model.text_pool_type)
+    if isinstance(model.text_projection, torch.nn.Linear):
+        return model.text_projection(x)
+    return x @ model.text_projection
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ def test_index_with_a_new_model_reencodes_and_switches(
     photo_library, library, index_run, vit_b32_checkpoint
 ):
     index_run(photo_library)
-    vit = ClipEncoder(get_preset("clip-vit-b-32"), vit_b32_checkpoint, device="cpu")
+    vit = ClipEncoder(get_preset("clip-vit-b-32"), vit_b32_checkpoint, "cpu")
     summary = index_run(photo_library, encoder=vit)
     assert (summary.indexed, summary.unchanged) == (6, 0)
     assert library.clip_model == "clip-vit-b-32"
@@ -38,7 +38,7 @@ def test_interrupted_switch_keeps_the_old_model_searchable(
     photo_library, library, index_run, vit_b32_checkpoint, monkeypatch
 ):
     index_run(photo_library)
-    vit = ClipEncoder(get_preset("clip-vit-b-32"), vit_b32_checkpoint, device="cpu")
+    vit = ClipEncoder(get_preset("clip-vit-b-32"), vit_b32_checkpoint, "cpu")
     calls = {"n": 0}
     real = vit.encode_image_tensors
 

@@ -39,7 +39,27 @@ def reference(vit_b32_checkpoint):
 
 @pytest.fixture(scope="module")
 def trove_encoder(vit_b32_checkpoint):
-    return ClipEncoder(get_preset("clip-vit-b-32"), vit_b32_checkpoint, device="cpu")
+    return ClipEncoder(get_preset("clip-vit-b-32"), vit_b32_checkpoint, "cpu", precision="fp32")
+
+
+@pytest.fixture(scope="module")
+def parity_images(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("parity")
+    sizes = [(320, 240), (240, 320), (500, 500), (1024, 200), (64, 48), (224, 224)]
+    return [
+        Image.open(make_photo(folder / f"{i}.png", i, size)).convert("RGB")
+        for i, size in enumerate(sizes)
+    ]
+
+
+PARITY_TEXTS = [
+    "a cat",
+    "a rocket on a launch pad at night",
+    "",
+    "ünïcödé 東京 🐕",
+    "word " * 100,
+    "two dogs playing in the snow next to a red car",
+]
 
 
 def reference_images(reference, images):
@@ -62,12 +82,26 @@ def test_image_embeddings_equal_reference(tmp_path, reference, trove_encoder):
 
 
 def test_text_embeddings_equal_reference(reference, trove_encoder):
+    """Also proves the trimmed text path: Trove stops at the longest real text, open_clip
+    runs all 77 positions."""
     model, _, tokenizer = reference
-    texts = ["a cat", "a rocket on a launch pad at night", "", "ünïcödé 東京 🐕", "word " * 100]
-    ours = trove_encoder.encode_texts(texts)
+    ours = trove_encoder.encode_texts(PARITY_TEXTS)
     with torch.no_grad():
-        expected = model.encode_text(tokenizer(texts), normalize=True).numpy()
+        expected = model.encode_text(tokenizer(PARITY_TEXTS), normalize=True).numpy()
     np.testing.assert_allclose(ours, expected, atol=TOLERANCE)
+    single = np.stack([trove_encoder.encode_texts([t])[0] for t in PARITY_TEXTS])
+    np.testing.assert_allclose(single, expected, atol=TOLERANCE)
+
+
+def test_bf16_path_stays_faithful(vit_b32_checkpoint, trove_encoder, parity_images):
+    """The fast path (bf16 weights) keeps cosine >= 0.999 to fp32 on the same inputs."""
+    fast = ClipEncoder(get_preset("clip-vit-b-32"), vit_b32_checkpoint, "cpu", precision="bf16")
+    for ours, exact in (
+        (fast.encode_images(parity_images), trove_encoder.encode_images(parity_images)),
+        (fast.encode_texts(PARITY_TEXTS), trove_encoder.encode_texts(PARITY_TEXTS)),
+    ):
+        cosines = (ours * exact).sum(axis=1)
+        assert cosines.min() >= 0.999, cosines
 
 
 def test_indexed_vectors_equal_reference(tmp_path, reference, trove_encoder, library):
