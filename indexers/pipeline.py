@@ -140,12 +140,14 @@ class Indexer:
             if previous_model is None:
                 self.catalog.set_meta(CLIP_MODEL_KEY, self.encoder.name)
             store = self.library.open_store(self.encoder)
+            in_sync_with = self.catalog.generation
             try:
                 self._run(roots, store, summary)
             except KeyboardInterrupt:
                 summary.interrupted = True
             finally:
-                store.save(self.library.index_path(self.encoder.name), self.catalog.generation)
+                if self.catalog.generation != in_sync_with:
+                    store.save(self.library.index_path(store.model), self.catalog.generation)
                 summary.seconds = time.monotonic() - started
             if previous_model and previous_model != self.encoder.name:
                 self._finish_model_switch(previous_model, summary)

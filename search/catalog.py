@@ -162,16 +162,19 @@ class Catalog:
                     raise
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; bumps the generation the FAISS sidecars compare against."""
+    def write(self, changes_vectors: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction. One that adds or removes segments or vectors bumps the
+        generation the FAISS sidecars compare against; moving or touching a file does not,
+        since an index maps segment ids and paths are looked up at query time."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
-                self._db.execute(
-                    "INSERT INTO meta (key, value) VALUES ('generation', '1') "
-                    "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
-                )
+                if changes_vectors:
+                    self._db.execute(
+                        "INSERT INTO meta (key, value) VALUES ('generation', '1') "
+                        "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+                    )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -192,7 +195,7 @@ class Catalog:
         return rows[0][0] if rows else None
 
     def set_meta(self, key: str, value: str) -> None:
-        with self.write() as db:
+        with self.write(changes_vectors=False) as db:
             db.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -206,7 +209,7 @@ class Catalog:
         return [Root(p, _split(inc), _split(exc)) for p, inc, exc in rows]
 
     def add_root(self, root: Root) -> None:
-        with self.write() as db:
+        with self.write(changes_vectors=False) as db:
             db.execute(
                 "INSERT INTO roots (path, include, exclude, added_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (path) DO UPDATE SET include = excluded.include, "
@@ -366,20 +369,22 @@ class Catalog:
             return gone
 
     def move_item(self, item_id: int, new_path: str, size: int, mtime_ns: int) -> None:
-        with self.write() as db:
+        with self.write(changes_vectors=False) as db:
             db.execute(
                 "UPDATE items SET path = ?, size = ?, mtime_ns = ? WHERE id = ?",
                 (new_path, size, mtime_ns, item_id),
             )
 
     def touch_item(self, item_id: int, size: int, mtime_ns: int) -> None:
-        with self.write() as db:
+        with self.write(changes_vectors=False) as db:
             db.execute(
                 "UPDATE items SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, item_id)
             )
 
     def delete_items(self, item_ids: Sequence[int]) -> list[int]:
         """Remove items (and their segments and vectors); returns the removed segment ids."""
+        if not item_ids:
+            return []
         gone: list[int] = []
         with self.write() as db:
             for item_id in item_ids:

@@ -52,12 +52,18 @@ def test_catalog_from_a_newer_trove_is_refused(tmp_path):
         Catalog(path)
 
 
-def test_every_write_bumps_generation(tmp_path):
+def test_generation_moves_with_vectors_not_with_paths(tmp_path):
     catalog = Catalog(tmp_path / "c.sqlite3")
     g0 = catalog.generation
     catalog.save_encoded([encoded("/a.jpg")], "m")
     g1 = catalog.generation
-    catalog.delete_items([catalog.item_by_path("/a.jpg").id])
+    item = catalog.item_by_path("/a.jpg")
+    catalog.move_item(item.id, "/b.jpg", 10, 2)
+    catalog.touch_item(item.id, 10, 3)
+    catalog.add_root(Root("/", (), ()))
+    catalog.set_meta("x", "y")
+    assert catalog.generation == g1
+    catalog.delete_items([item.id])
     assert g0 < g1 < catalog.generation
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -112,3 +113,19 @@ def test_new_file_is_picked_up_and_committed_batches_survive(
     assert summary.indexed == 5
     assert tiny_encoder.images_encoded == 11
     assert library.catalog.counts() == {"image": 11}
+
+
+def test_unchanged_rescan_leaves_the_index_file_alone(
+    photo_library, library, index_run, tiny_encoder
+):
+    index_run(photo_library)
+    index_file = library.index_path(tiny_encoder.name)
+    before = index_file.stat().st_mtime_ns
+    index_run(photo_library)
+    assert index_file.stat().st_mtime_ns == before
+    (photo_library / "beach.jpg").rename(photo_library / "beach-2022.jpg")
+    index_run(photo_library)
+    assert index_file.stat().st_mtime_ns == before  # a move changes no vector
+    # ...and the index is still in sync, so search needs no rebuild.
+    sidecar = json.loads(index_file.with_suffix(".faiss.json").read_text())
+    assert sidecar["generation"] == library.catalog.generation
