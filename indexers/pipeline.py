@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -27,9 +28,11 @@ from search.catalog import EncodedItem, Root
 from search.errors import BadFileError, LibraryRootError
 from search.library import CLIP_MODEL_KEY, Library
 from search.models import ClipEncoder
-from search.store import VectorStore
+from search.store import VectorStore, choose_index
 
 log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 16
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -59,6 +62,22 @@ class IndexSummary:
         if self.interrupted:
             lines.append("Everything committed is kept; run the same command again to resume.")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Where an index run stands: `done` of the `total` files to encode are committed or
+    failed; `path` is the file just finished (None before the first), `error` its reason
+    when it failed."""
+
+    done: int
+    total: int
+    path: str | None = None
+    error: str | None = None
+
+
+class _StopRequested(Exception):
+    """Raised between batches when the run's `stop` event is set."""
 
 
 @dataclass(frozen=True)
@@ -117,11 +136,16 @@ class Indexer:
         self,
         library: Library,
         encoder: ClipEncoder,
-        batch_size: int = 16,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         workers: int | None = None,
         progress: bool = True,
         save_every_s: float = 60.0,
+        on_progress: Callable[[ProgressEvent], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
+        """`on_progress` is called when the files to encode are known and after each
+        committed batch or failed file; setting `stop` ends the run between batches the way
+        Ctrl-C does (committed work is kept, `summary.interrupted` is True)."""
         self.library = library
         self.catalog = library.catalog
         self.encoder = encoder
@@ -129,6 +153,8 @@ class Indexer:
         self.workers = workers or min(4, os.cpu_count() or 1)
         self.progress = progress
         self.save_every_s = save_every_s
+        self.on_progress = on_progress
+        self.stop = stop
 
     def run(self, roots: Sequence[Root]) -> IndexSummary:
         check_roots(roots)
@@ -143,12 +169,16 @@ class Indexer:
             in_sync_with = self.catalog.generation
             try:
                 self._run(roots, store, summary)
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, _StopRequested):
                 summary.interrupted = True
             finally:
                 if self.catalog.generation != in_sync_with:
                     store.save(self.library.index_path(store.model), self.catalog.generation)
-                summary.seconds = time.monotonic() - started
+            if choose_index(len(store), store.dim).factory != store.index_type:
+                # The library outgrew its index type: rebuild now, under the writer lock,
+                # rather than make the next search wait for it.
+                self.library.open_store(self.encoder)
+            summary.seconds = time.monotonic() - started
             if previous_model and previous_model != self.encoder.name:
                 self._finish_model_switch(previous_model, summary)
         return summary
@@ -197,10 +227,14 @@ class Indexer:
     ) -> None:
         batch: list[Decoded] = []
         last_save = time.monotonic()
+        done, total = 0, len(jobs)
+        self._report(ProgressEvent(done, total))
         bar = tqdm(total=len(jobs), unit="file", desc="Indexing", disable=not self.progress)
         with bar:
             decoded = decode_ahead(self._decode, jobs, self.workers, ahead=2 * self.batch_size)
             for (found, _), result in decoded:
+                if not batch and self.stop is not None and self.stop.is_set():
+                    raise _StopRequested
                 if isinstance(result, Exception):
                     reason = _reason(result)
                     gone = self.catalog.record_failure(
@@ -209,11 +243,15 @@ class Indexer:
                     store.remove(gone)
                     summary.failed.append((found.path, reason))
                     bar.update(1)
+                    done += 1
+                    self._report(ProgressEvent(done, total, found.path, reason))
                     continue
                 batch.append(result)
                 if len(batch) >= self.batch_size:
                     self._commit(batch, store, summary)
                     bar.update(len(batch))
+                    done += len(batch)
+                    self._report(ProgressEvent(done, total, batch[-1].found.path))
                     batch = []
                 if time.monotonic() - last_save > self.save_every_s:
                     store.save(self.library.index_path(store.model), self.catalog.generation)
@@ -221,6 +259,12 @@ class Indexer:
             if batch:
                 self._commit(batch, store, summary)
                 bar.update(len(batch))
+                done += len(batch)
+                self._report(ProgressEvent(done, total, batch[-1].found.path))
+
+    def _report(self, event: ProgressEvent) -> None:
+        if self.on_progress is not None:
+            self.on_progress(event)
 
     def _commit(self, batch: list[Decoded], store: VectorStore, summary: IndexSummary) -> None:
         vectors = self.encoder.encode_image_tensors(torch.stack([d.tensor for d in batch]))

@@ -129,3 +129,18 @@ def test_unchanged_rescan_leaves_the_index_file_alone(
     # ...and the index is still in sync, so search needs no rebuild.
     sidecar = json.loads(index_file.with_suffix(".faiss.json").read_text())
     assert sidecar["generation"] == library.catalog.generation
+
+
+def test_indexer_moves_the_index_to_the_type_its_size_calls_for(
+    photo_library, library, index_run, tiny_encoder, monkeypatch
+):
+    """Growing past the exact-search threshold rebuilds at the end of the index run, so the
+    next search does not pay for it."""
+    import search.store
+
+    monkeypatch.setattr(search.store, "FLAT_MAX_COMPONENTS", 4 * tiny_encoder.dim)
+    monkeypatch.setattr(search.store, "MIN_APPROXIMATE_COUNT", 4)
+    index_run(photo_library)
+    sidecar = json.loads(library.index_path("tiny-clip").with_suffix(".faiss.json").read_text())
+    assert sidecar["index_type"].startswith("IVF")
+    assert SearchEngine(library).store.index_type == sidecar["index_type"]
