@@ -1,8 +1,9 @@
 """Trove: local cross-modal search. Command-line entry point (the Gradio UI launches from here).
 
+    python app.py                             the web UI on http://127.0.0.1:7860
     python app.py index ~/Pictures            index (or update) a library folder
     python app.py search "a dog in the snow"  search it
-    python app.py status | models list | demo
+    python app.py status | models list | demo | serve
 
 Each sub-command is a few lines wiring the library modules; nothing loads a model at import.
 """
@@ -22,7 +23,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from indexers.pipeline import Indexer, check_roots
+    from indexers.pipeline import DEFAULT_BATCH_SIZE, Indexer, check_roots
     from search.catalog import Root
     from search.library import catalog_path
     from search.models import load_encoder
@@ -47,7 +48,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     encoder = load_encoder(model, args.model_path)
     encoder.resolve()
     library = existing or _library(args, create=True)
-    indexer = Indexer(library, encoder, batch_size=args.batch_size, progress=not args.quiet)
+    batch_size = args.batch_size or DEFAULT_BATCH_SIZE
+    indexer = Indexer(library, encoder, batch_size=batch_size, progress=not args.quiet)
     summary = indexer.run(roots)
     print(summary.report())
     return 130 if summary.interrupted else 0
@@ -55,12 +57,28 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from search.engine import SearchEngine
+    from search.filters import SearchFilters, parse_date
 
+    filters = SearchFilters(
+        kinds=tuple(args.kind),
+        folder=args.folder,
+        modified_after=parse_date(args.after) if args.after else None,
+        modified_before=parse_date(args.before, end_of_day=True) if args.before else None,
+        min_score=args.min_score,
+        sort=args.sort,
+    )
     library = _library(args)
     engine = SearchEngine(library, args.model, args.model_path)
-    results = engine.search(args.query, k=args.k, images=tuple(args.image))
+    results = engine.search(
+        args.query, k=args.k, images=tuple(args.image), filters=filters, offset=args.offset
+    )
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
+    elif not results and library.catalog.counts():
+        print(
+            "No results: nothing matches the filters (or the offset is past the end).",
+            file=sys.stderr,
+        )
     elif not results:
         print(
             "No results: the library is empty. Index a folder first: "
@@ -185,10 +203,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    raise TroveError(
-        "The web UI is not part of this version yet. Use the command line: "
-        "`python app.py index FOLDER`, `python app.py search QUERY`, `python app.py status`."
+    auth = _parse_auth(args.auth or os.environ.get("TROVE_AUTH"))
+    if args.share and auth is None:
+        raise TroveError(
+            "--share puts your library on a public address: give it a password with "
+            "--auth user:password (or TROVE_AUTH)."
+        )
+    if auth is None and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: serving on {args.host} without --auth: anyone who can reach this "
+            f"machine can search your library and see its photos. Add --auth user:password.",
+            file=sys.stderr,
+        )
+    from search.models import get_preset
+
+    if args.model:
+        get_preset(args.model)  # an unknown preset fails before anything starts
+    from search.ui import serve
+
+    serve(
+        args.data_dir or _default_data_dir(),
+        host=args.host,
+        port=args.port,
+        model=args.model,
+        model_path=args.model_path,
+        share=args.share,
+        auth=auth,
     )
+    return 0
+
+
+def _parse_auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise TroveError("--auth takes user:password, both non-empty (e.g. --auth ann:s3cret).")
+    return user, password
 
 
 def _default_data_dir() -> Path:
@@ -225,6 +276,13 @@ def _weights_here(spec) -> str:
         return "weights: not here"
 
 
+def _search_kinds() -> list[str]:
+    # indexers.kinds is light (no torch), so the parser can list the kinds at import time.
+    from indexers.kinds import KIND_BY_EXTENSION
+
+    return sorted(set(KIND_BY_EXTENSION.values()))
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -259,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="GLOB",
         help="skip files and folders matching GLOB (repeatable)",
     )
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, help="images per encoder batch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_index)
 
@@ -275,6 +333,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="an image to search by (repeatable)",
     )
     p.add_argument("-k", type=int, default=10, help="number of results")
+    p.add_argument("--offset", type=int, default=0, help="skip this many results (paging)")
+    p.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        choices=_search_kinds(),
+        help="only results of this kind (repeatable)",
+    )
+    p.add_argument("--folder", help="only files inside this folder")
+    p.add_argument("--after", metavar="DATE", help="only files modified on or after DATE")
+    p.add_argument("--before", metavar="DATE", help="only files modified on or before DATE")
+    p.add_argument(
+        "--min-score", type=float, metavar="S", help="only results scoring at least S (-1..1)"
+    )
+    p.add_argument(
+        "--sort",
+        choices=["relevance", "date"],
+        default="relevance",
+        help="best first (default), or newest first among the best matches",
+    )
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=cmd_search)
 
@@ -289,17 +367,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("demo", parents=[common, model], help="index the demo library and search it")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=int, help="images per encoder batch")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("serve", parents=[common, model], help="the web UI (not yet available)")
+    p = sub.add_parser(
+        "serve", parents=[common, model], help="the web UI (the default with no command)"
+    )
+    p.add_argument("--library", dest="data_dir", help="the library's data folder (= --data-dir)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0: every network)",
+    )
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument(
+        "--share", action="store_true", help="also serve on a public share link (needs --auth)"
+    )
+    p.add_argument(
+        "--auth",
+        metavar="USER:PASSWORD",
+        help="require this login (or set TROVE_AUTH); use it whenever --host is not 127.0.0.1",
+    )
     p.set_defaults(func=cmd_serve)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    args = build_parser().parse_args(argv or ["serve"])
     logging.basicConfig(level=logging.WARNING, format="trove: %(message)s")
     for ours in ("search", "indexers"):
         logging.getLogger(ours).setLevel(logging.INFO)

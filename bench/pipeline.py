@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -118,8 +117,16 @@ def index_in_this_process(photos: Path, checkpoint: str) -> dict:
         "pipeline_images_per_s": pipeline,
         "pipeline_over_bound": pipeline["median"] / bound,
         "pipeline_over_model": pipeline["median"] / model["median"],
-        "index_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "index_peak_rss_mb": peak_rss_mb(),
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM, not getrusage's ru_maxrss: Linux carries
+    ru_maxrss across exec, so a child would report its parent's peak at fork time."""
+    with open("/proc/self/status") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    return kb / 1024
 
 
 def _decode(path: Path, encoder):

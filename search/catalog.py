@@ -217,6 +217,11 @@ class Catalog:
                 (root.path, "\n".join(root.include), "\n".join(root.exclude), time.time()),
             )
 
+    def remove_root(self, path: str) -> None:
+        """Forget a library folder (its items are removed separately, with their vectors)."""
+        with self.write(changes_vectors=False) as db:
+            db.execute("DELETE FROM roots WHERE path = ?", (path,))
+
     # -- items --------------------------------------------------------------------------
 
     def items_under(self, root: str) -> dict[str, Item]:

@@ -1,0 +1,106 @@
+"""Search filters: which results a search keeps (kind, folder, dates, minimum score), and
+their order."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from indexers.kinds import KIND_BY_EXTENSION
+from search.catalog import Item
+from search.errors import QueryError
+
+# Kinds a search can return today, and the orders results can come in.
+KINDS: tuple[str, ...] = tuple(sorted(set(KIND_BY_EXTENSION.values())))
+SORTS: tuple[str, ...] = ("relevance", "date")
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Which results a search keeps, and their order.
+
+    kinds: only these kinds (empty: every kind). folder: only files inside this folder.
+    modified_after / modified_before: the file's modification time in epoch seconds, the
+    first inclusive, the second exclusive (`parse_date` turns "2024-06-30" into either).
+    min_score: only results scoring at least this (cosine, -1..1). sort: "relevance" (best
+    first) or "date" (newest first among the best max(DATE_SORT_POOL, offset + k) matches).
+    """
+
+    kinds: tuple[str, ...] = ()
+    folder: str | None = None
+    modified_after: float | None = None
+    modified_before: float | None = None
+    min_score: float | None = None
+    sort: str = "relevance"
+
+    def __post_init__(self) -> None:
+        kinds = tuple(dict.fromkeys(self.kinds))
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            raise QueryError(
+                f"Unknown kind {', '.join(map(repr, unknown))}: Trove searches {', '.join(KINDS)}."
+            )
+        object.__setattr__(self, "kinds", kinds)
+        if self.folder is not None:
+            folder = self.folder.strip()
+            object.__setattr__(
+                self, "folder", os.path.abspath(os.path.expanduser(folder)) if folder else None
+            )
+        if self.sort not in SORTS:
+            raise QueryError(f"Unknown sort {self.sort!r}: use one of {', '.join(SORTS)}.")
+        if self.min_score is not None and not -1.0 <= self.min_score <= 1.0:
+            raise QueryError(
+                f"The minimum score {self.min_score} is outside -1..1 (scores are cosines)."
+            )
+        after, before = self.modified_after, self.modified_before
+        if after is not None and before is not None and after >= before:
+            raise QueryError("The date range is empty: its start is not before its end.")
+
+    @property
+    def active(self) -> bool:
+        """True when some filter (not the sort) can drop results."""
+        return bool(
+            self.kinds
+            or self.folder
+            or self.modified_after is not None
+            or self.modified_before is not None
+            or self.min_score is not None
+        )
+
+    def accepts(self, item: Item, score: float) -> bool:
+        if self.kinds and item.kind not in self.kinds:
+            return False
+        if self.min_score is not None and score < self.min_score:
+            return False
+        if self.folder and not _inside(item.path, self.folder):
+            return False
+        mtime = item.mtime_ns / 1e9
+        if self.modified_after is not None and mtime < self.modified_after:
+            return False
+        return self.modified_before is None or mtime < self.modified_before
+
+
+def parse_date(text: str, end_of_day: bool = False) -> float:
+    """Epoch seconds for "YYYY-MM-DD" (local midnight; with `end_of_day`, the next midnight,
+    so that a range "before" a day includes that day) or "YYYY-MM-DD HH:MM[:SS]"."""
+    value = text.strip()
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise QueryError(
+            f"Cannot read the date {text!r}: write it as YYYY-MM-DD (e.g. 2024-06-30), "
+            f"optionally with a time (2024-06-30 18:00)."
+        ) from None
+    if end_of_day and re.fullmatch(r"\d{4}-?\d{2}-?\d{2}", value):
+        when += timedelta(days=1)
+    return when.timestamp()
+
+
+def _inside(path: str, folder: str) -> bool:
+    if path.startswith(folder.rstrip("/") + "/"):
+        return True
+    # The folder may be given through a symlink, or be a symlink's target.
+    real = os.path.realpath(folder)
+    return real != folder and path.startswith(real.rstrip("/") + "/")

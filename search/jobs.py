@@ -1,0 +1,339 @@
+"""Background index runs for the web UI, and the library-folder edits that go with them.
+
+`IndexJobs` runs the same `Indexer` the CLI runs, in a thread: one run at a time per data
+folder (the library's writer lock also keeps out a CLI `index` on the same folder). Its
+progress (done/total, files per second, ETA, current file, failures) is kept here, on the
+server, so a page that reloads finds the run where it is. Stop ends the run between
+batches like Ctrl-C does: what is committed stays, and the next start resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from indexers.pipeline import (
+    DEFAULT_BATCH_SIZE,
+    Indexer,
+    IndexSummary,
+    ProgressEvent,
+    check_roots,
+)
+from search.catalog import Root
+from search.errors import AlreadyIndexingError, LibraryRootError, TroveError
+from search.library import Library, catalog_path
+from search.models import ClipEncoder, get_preset, load_encoder
+from search.models.registry import DEFAULT_CLIP_MODEL
+from search.models.weights import resolve_weights
+
+log = logging.getLogger(__name__)
+
+IDLE = "idle"
+SCANNING = "scanning"  # walking the folders and comparing them with the catalog
+INDEXING = "indexing"  # encoding new and changed files
+STOPPING = "stopping"  # asked to stop; ends after the batch in hand
+DONE = "done"
+STOPPED = "stopped"
+FAILED = "failed"
+RUNNING = frozenset({SCANNING, INDEXING, STOPPING})
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A snapshot of the current (or last) index run.
+
+    `done` of `total` files to encode are finished (committed or failed); `rate` is files
+    per second since encoding began and `eta_s` the seconds left at that rate (None until
+    known). `errors` are (path, reason) pairs; `message` is the run's summary, or why it
+    failed.
+    """
+
+    state: str = IDLE
+    model: str | None = None
+    done: int = 0
+    total: int = 0
+    rate: float = 0.0
+    eta_s: float | None = None
+    current: str | None = None
+    errors: tuple[tuple[str, str], ...] = ()
+    started_at: float | None = None
+    finished_at: float | None = None
+    message: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.state in RUNNING
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["running"] = self.running
+        # `file`, not `path`: gradio_client takes a dict with a "path" key for a download.
+        out["errors"] = [{"file": p, "reason": r} for p, r in self.errors]
+        return out
+
+
+class IndexJobs:
+    """Starts, stops and reports index runs over one data folder's library folders."""
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        self.batch_size = batch_size
+        self.workers = workers
+        self._lock = threading.Lock()
+        self._status = JobStatus()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._encode_started: float | None = None
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def status(self) -> JobStatus:
+        with self._lock:
+            return self._status
+
+    def start(self, model: str | None = None, model_path: str | None = None) -> JobStatus:
+        """Index every library folder in the background with `model` (default: the
+        library's own model, or the default preset for a new library).
+
+        A different model than the library's re-encodes every file and switches the
+        library to it when done; searches use the old model until then. Raises (before
+        anything starts) when a run is going, there are no folders, a folder is missing, or
+        the model's weights are not on this machine: the web UI never downloads weights.
+        """
+        with self._lock:
+            if self._status.running:
+                raise AlreadyIndexingError(
+                    "Already indexing this library; wait for the run to finish or stop it."
+                )
+            roots, current = self._roots_and_model()
+            name = model or current or DEFAULT_CLIP_MODEL
+            spec = get_preset(name)
+            resolve_weights(spec, model_path, allow_download=False)
+            encoder = load_encoder(name, model_path)
+            check_roots(roots)
+            switching = current is not None and current != name
+            self._stop = threading.Event()
+            self._encode_started = None
+            self._status = JobStatus(
+                state=SCANNING,
+                model=name,
+                started_at=time.time(),
+                message=(
+                    f"Re-indexing with {name}: searches use {current} until every file "
+                    f"has a {name} vector."
+                    if switching
+                    else "Scanning the library folders for new, changed and removed files."
+                ),
+            )
+            self._thread = threading.Thread(
+                target=self._run, args=(roots, encoder), name="trove-index", daemon=True
+            )
+            self._thread.start()
+            return self._status
+
+    def stop(self) -> JobStatus:
+        """Ask the run to stop after the batch in hand; returns at once."""
+        with self._lock:
+            if self._status.running:
+                self._stop.set()
+                self._status = replace(
+                    self._status,
+                    state=STOPPING,
+                    message="Stopping after the current batch; everything done so far is kept.",
+                )
+            return self._status
+
+    def wait(self, timeout: float | None = None) -> JobStatus:
+        """Block until the current run ends (or `timeout` seconds pass); returns the status."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return self.status()
+
+    def _roots_and_model(self) -> tuple[list[Root], str | None]:
+        if not catalog_path(self.data_dir).exists():
+            raise LibraryRootError(_NO_FOLDERS)
+        library = Library(self.data_dir, create=False)
+        try:
+            roots = library.catalog.roots()
+            if not roots:
+                raise LibraryRootError(_NO_FOLDERS)
+            return roots, library.clip_model
+        finally:
+            library.close()
+
+    def _run(self, roots: list[Root], encoder: ClipEncoder) -> None:
+        library: Library | None = None
+        try:
+            # The run gets its own catalog connection, so the UI's reads never queue behind
+            # its write transactions (WAL lets readers go on while it writes).
+            library = Library(self.data_dir)
+            indexer = Indexer(
+                library,
+                encoder,
+                batch_size=self.batch_size,
+                workers=self.workers,
+                progress=False,
+                on_progress=self._on_progress,
+                stop=self._stop,
+            )
+            summary = indexer.run(roots)
+        except TroveError as exc:
+            self._finish(FAILED, str(exc))
+        except Exception as exc:  # a thread has nobody to raise to: log it and show it
+            log.exception("The index run failed")
+            self._finish(FAILED, f"Indexing failed: {type(exc).__name__}: {exc}")
+        else:
+            self._finish(STOPPED if summary.interrupted else DONE, summary.report(), summary)
+        finally:
+            if library is not None:
+                library.close()
+
+    def _on_progress(self, event: ProgressEvent) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self._encode_started is None:
+                self._encode_started = now
+            elapsed = now - self._encode_started
+            rate = event.done / elapsed if event.done and elapsed > 0 else 0.0
+            errors = self._status.errors
+            if event.error is not None and event.path is not None:
+                errors = (*errors, (event.path, event.error))
+            self._status = replace(
+                self._status,
+                state=STOPPING if self._stop.is_set() else INDEXING,
+                done=event.done,
+                total=event.total,
+                rate=rate,
+                eta_s=(event.total - event.done) / rate if rate > 0 else None,
+                current=event.path or self._status.current,
+                errors=errors,
+                message=(
+                    self._status.message
+                    if self._stop.is_set()
+                    else f"Encoding {event.total} new or changed files with {self._status.model}."
+                ),
+            )
+
+    def _finish(self, state: str, message: str, summary: IndexSummary | None = None) -> None:
+        with self._lock:
+            status = replace(
+                self._status,
+                state=state,
+                finished_at=time.time(),
+                eta_s=None,
+                message=message,
+            )
+            if summary is not None:
+                status = replace(status, errors=tuple(summary.failed))
+            self._status = status
+
+    # -- library folders ----------------------------------------------------------------
+
+    def add_root(
+        self, path: str, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()
+    ) -> Root:
+        """Add a library folder (or change its patterns); it is indexed by the next run.
+
+        The path must be an existing, readable folder given in full (`~` is expanded);
+        creates the library on first use. Raises LibraryRootError saying what is wrong.
+        """
+        folder = validate_folder(path, self.data_dir)
+        root = Root(str(folder), tuple(include), tuple(exclude))
+        library = Library(self.data_dir, create=True)
+        try:
+            library.catalog.add_root(root)
+        finally:
+            library.close()
+        return root
+
+    def remove_root(self, path: str) -> int:
+        """Forget a library folder and drop its files (unless another library folder also
+        holds them) from the catalog and the index. Returns how many files were dropped.
+
+        Refused while a run is going: the run would put them back.
+        """
+        with self._lock:
+            if self._status.running:
+                raise AlreadyIndexingError(
+                    "Stop indexing (or wait for it to finish) before removing a folder."
+                )
+            if not catalog_path(self.data_dir).exists():
+                raise LibraryRootError(_NO_FOLDERS)
+            library = Library(self.data_dir, create=False)
+            try:
+                return _remove_root(library, path)
+            finally:
+                library.close()
+
+
+_NO_FOLDERS = (
+    "The library has no folders yet: add one (e.g. /home/you/Pictures) in the Library tab "
+    "first, then start indexing."
+)
+
+
+def validate_folder(path: str, data_dir: Path) -> Path:
+    """The absolute, resolved folder `path` names; LibraryRootError saying what is wrong
+    when it is empty, relative, missing, not a folder, unreadable, or Trove's own data."""
+    text = path.strip()
+    if not text:
+        raise LibraryRootError("Type the full path of a folder to add, e.g. /home/you/Pictures.")
+    folder = Path(text).expanduser()
+    if not folder.is_absolute():
+        raise LibraryRootError(
+            f"{text} is a relative path: give the folder's full path, e.g. /home/you/Pictures."
+        )
+    folder = folder.resolve()
+    if not folder.exists():
+        raise LibraryRootError(f"{folder} does not exist. Check the path and try again.")
+    if not folder.is_dir():
+        raise LibraryRootError(f"{folder} is a file, not a folder. Give the folder that holds it.")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise LibraryRootError(f"{folder} cannot be read (permission denied).")
+    data_dir = data_dir.resolve()
+    if folder == data_dir or folder.is_relative_to(data_dir):
+        raise LibraryRootError(f"{folder} is Trove's own data folder, not a library folder.")
+    if data_dir.is_relative_to(folder):
+        inside = data_dir.relative_to(folder).parts
+        if not any(part.startswith(".") for part in inside):  # hidden folders are skipped
+            raise LibraryRootError(
+                f"{folder} holds Trove's data folder ({data_dir}), whose thumbnails would be "
+                f"indexed as photos. Add the folders beside it, or move the data folder "
+                f"(--data-dir or TROVE_DATA_DIR)."
+            )
+    return folder
+
+
+def _remove_root(library: Library, path: str) -> int:
+    roots = library.catalog.roots()
+    text = os.path.expanduser(path.strip())
+    wanted = {text.rstrip("/") or "/", os.path.abspath(text), os.path.realpath(text)}
+    target = next((r for r in roots if r.path in wanted), None)
+    if target is None:
+        known = ", ".join(r.path for r in roots) or "none"
+        raise LibraryRootError(f"{path} is not a library folder. Library folders: {known}.")
+    others = [r.path for r in roots if r.path != target.path]
+    with library.writer():
+        doomed = [
+            item.id
+            for item in library.catalog.items_under(target.path).values()
+            if not any(item.path.startswith(other.rstrip("/") + "/") for other in others)
+        ]
+        model = library.clip_model
+        store = library.open_store(load_encoder(model)) if model and doomed else None
+        gone = library.catalog.delete_items(doomed)
+        library.catalog.remove_root(target.path)
+        if store is not None:
+            store.remove(gone)
+            store.save(library.index_path(store.model), library.catalog.generation)
+    return len(doomed)

@@ -1,0 +1,1433 @@
+"""The web UI: Gradio Blocks over one data folder, for what the engine can do today (photos:
+text -> image, image -> image, and both at once).
+
+`TroveUI` holds the handlers as plain methods (testable without a browser): it knows the
+library, the search engine and the background index jobs, never FAISS or SQLite. `build_app`
+lays them out as Search, Library and Models tabs and registers every operation as a named
+API endpoint; `serve` launches it with the media rules below.
+
+Media: the browser is only ever handed thumbnails and previews from the thumbnail cache
+(`DATA_DIR/thumbnails`), and originals of library files through "open the original". Every
+request to Gradio's file route (`/gradio_api/file=PATH`) passes `MediaPolicy` first: the
+thumbnail cache, Gradio's own upload folder, or a file the catalog lists that really lies
+inside a library folder (so `../`, other absolute paths, hidden or non-media files in a
+library folder, and symlinks pointing outside are refused); Gradio's `allowed_paths` and
+`blocked_paths` say the same a second time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from gradio import FileData
+from PIL import Image
+from starlette.middleware import Middleware
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from indexers.image import load_image
+from search.catalog import Item
+from search.engine import SearchEngine, SearchResult
+from search.errors import (
+    NoLibraryError,
+    QueryError,
+    TroveError,
+    WeightsNotFoundError,
+)
+from search.filters import KINDS, SORTS, SearchFilters, parse_date
+from search.jobs import DONE, FAILED, IDLE, STOPPED, STOPPING, IndexJobs, JobStatus
+from search.library import Library, catalog_path
+from search.models import get_preset, list_presets
+from search.models.registry import DEFAULT_CLIP_MODEL
+from search.models.weights import resolve_weights
+from search.query import Query, parse_query
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 24
+THUMB_SIZE = 384
+PREVIEW_SIZE = 1600
+# While an index run commits batches, the catalog moves on every few seconds; reloading the
+# index from it on every search would redo that work each time, so it is refreshed at most
+# this often then (new files show up within that delay).
+REFRESH_WHILE_INDEXING_S = 10.0
+FILE_ROUTES = ("/gradio_api/file=", "/gradio_api/file/")
+NOT_LOADED = "not loaded yet (it loads on the first search)"
+
+QUERY_HINT = (
+    'Words are one phrase; "quotes" keep a phrase together; join terms with + and -, '
+    'weight them with 2: (e.g. `"beach at sunset" - people` or `2:"golden retriever" + dog`). '
+    "Drop or paste an image to search with it too: everything given is one query."
+)
+COMING_LATER = (
+    "Trove searches photos today. Audio, video and documents are coming: their drop zones "
+    "and filters appear here when the engine can search them."
+)
+OFFLINE_WEIGHTS = """\
+Weights are looked up in this order, and nothing else is tried:
+
+1. `--model-path`: a checkpoint file (an open_clip state dict `.bin`/`.pt` or a
+   `.safetensors` file) or a folder holding `open_clip_model.safetensors` or
+   `open_clip_pytorch_model.bin`.
+2. The Hugging Face cache (`~/.cache/huggingface/hub`, or `$HF_HOME/hub`). This works with
+   `HF_HUB_OFFLINE=1`.
+3. A download from the Hugging Face hub (skipped when `HF_HUB_OFFLINE=1`; the web UI never
+   downloads: use the command below).
+
+So, on any machine with network: `python app.py models download clip-vit-b-32`, then copy
+`~/.cache/huggingface/hub/models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K` into the same place
+on the offline machine (or copy the single `open_clip_model.safetensors` and pass it with
+`--model-path`). When no weights are found, the command stops with one paragraph naming the
+model, each place it looked and why that failed, and these commands."""
+BRIDGE_NOTE = (
+    "The CLAP bridge figures (how well sounds and pictures line up) arrive with audio search."
+)
+TRIAL_HINT = (
+    "For a trial without weights, choose tiny-clip under Library > Model and start indexing "
+    "(an untrained model: the pipeline works, the rankings mean nothing)."
+)
+CSS = """
+#title h1 { margin-bottom: 0; }
+#header-status { color: var(--body-text-color-subdued); }
+#results .caption-label {
+    white-space: normal; overflow: visible; text-overflow: clip; overflow-wrap: anywhere;
+    max-width: calc(100% - 2 * var(--spacing-md)); font-size: 0.8rem; line-height: 1.2;
+}
+#search-status, #library-message, #index-progress { min-height: 1.5em; }
+#detail-meta code, #index-progress code, #library-summary code {
+    word-break: break-all; white-space: normal;
+}
+/* The results grow the page instead of scrolling inside a box of their own. */
+#results .grid-wrap { max-height: none !important; overflow-y: auto; }
+.field-row { align-items: flex-end; }
+.field-row > button { flex-grow: 0; margin-bottom: var(--spacing-lg); }
+"""
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One query and its filters, kept between a search and its "more results"."""
+
+    query: str = ""
+    image: str | None = None
+    similar_to: str = ""
+    filters: SearchFilters = SearchFilters()
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of results. `message` says what happened (or what to do) in one line."""
+
+    request: SearchRequest
+    results: tuple[SearchResult, ...]
+    offset: int
+    has_more: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class ItemDetail:
+    """What the detail panel shows for one library file."""
+
+    path: str
+    kind: str
+    preview: str
+    size: int
+    width: int | None
+    height: int | None
+    modified: float
+    indexed: float | None
+    folder: str
+
+    def to_dict(self) -> dict:
+        """As JSON for the API (`file`, not `path`: see `result_dict`)."""
+        out = asdict(self)
+        out["file"] = out.pop("path")
+        out["modified"] = _iso(self.modified)
+        out["indexed"] = _iso(self.indexed) if self.indexed else None
+        out["original_url"] = file_url(self.path)
+        return out
+
+
+class Thumbnails:
+    """Downscaled JPEG copies of library images, made on first view, kept in a folder.
+
+    Keyed by path, size, modification time and box size, so a changed file gets a new one.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def get(self, path: str, box: int = THUMB_SIZE) -> Path:
+        st = os.stat(path)
+        key = hashlib.blake2b(
+            f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{box}".encode(), digest_size=16
+        ).hexdigest()
+        out = self.folder / key[:2] / f"{key}.jpg"
+        if not out.exists():
+            image, _, _ = load_image(path, min_side=box)
+            image.thumbnail((box, box), Image.Resampling.LANCZOS)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            image.save(tmp, "JPEG", quality=85)
+            os.replace(tmp, out)
+        return out
+
+    def missing(self) -> Path:
+        """A grey square standing in for a file that cannot be shown."""
+        out = self.folder / "missing.png"
+        if not out.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (THUMB_SIZE, THUMB_SIZE), (200, 200, 200)).save(out)
+        return out
+
+
+class TroveUI:
+    """The handlers behind the web UI and its API, over one data folder.
+
+    `model` is the preset a new library is indexed with (a library keeps its own model for
+    searching); `model_path` goes with it. Nothing loads a model until a search or index
+    run needs one (or `warm_up` is called).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        model: str | None = None,
+        model_path: str | None = None,
+        jobs: IndexJobs | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir).expanduser().resolve()
+        if model is not None:
+            get_preset(model)  # an unknown name fails here, listing the presets
+        self.model = model
+        self.model_path = model_path
+        self.jobs = jobs or IndexJobs(self.data_dir)
+        self.thumbs = Thumbnails(self.data_dir / "thumbnails")
+        self._lock = threading.RLock()
+        self._library: Library | None = None
+        self._engine: SearchEngine | None = None
+        self._engine_key: tuple[str, int] | None = None
+        self._engine_opened = 0.0
+        self._model_state = NOT_LOADED
+        self._model_error: str | None = None
+        self._roots_changed: list[Callable[[list[str]], None]] = []
+
+    # -- library ------------------------------------------------------------------------
+
+    def library(self) -> Library | None:
+        """The library, or None while the data folder holds none yet."""
+        with self._lock:
+            if self._library is None and catalog_path(self.data_dir).exists():
+                self._library = Library(self.data_dir, create=False)
+            return self._library
+
+    def close(self) -> None:
+        with self._lock:
+            if self._library is not None:
+                self._library.close()
+                self._library = None
+            self._engine = None
+
+    def roots(self) -> list[str]:
+        library = self.library()
+        return [r.path for r in library.catalog.roots()] if library else []
+
+    def on_roots_changed(self, callback: Callable[[list[str]], None]) -> None:
+        """Call `callback(root paths)` whenever a library folder is added or removed."""
+        self._roots_changed.append(callback)
+
+    def library_status(self, folder_counts: bool = True) -> dict:
+        """Folders, counts per kind, index size on disk, model, failed files.
+
+        Without `folder_counts`, each folder's "files" is None: counting them reads every
+        item row, too much to redo every second while a large library is indexed."""
+        library = self.library()
+        model = (library.clip_model if library else None) or None
+        status = self.jobs.status()
+        out: dict[str, Any] = {
+            "data_dir": str(self.data_dir),
+            "exists": library is not None,
+            "model": model,
+            "new_library_model": self.model or DEFAULT_CLIP_MODEL,
+            "roots": [],
+            "counts": {},
+            "size_on_disk_bytes": 0,
+            "failed": [],
+            "indexing": status.running,
+        }
+        if library is None:
+            return out
+        out["roots"] = [
+            {
+                "folder": r.path,
+                "include": list(r.include),
+                "exclude": list(r.exclude),
+                "files": len(library.catalog.items_under(r.path)) if folder_counts else None,
+            }
+            for r in library.catalog.roots()
+        ]
+        out["counts"] = library.catalog.counts()
+        out["size_on_disk_bytes"] = _index_bytes(library)
+        out["failed"] = [{"file": p, "reason": r} for p, r in library.catalog.failures()]
+        return out
+
+    def add_root(
+        self, path: str, include: str | list[str] = "", exclude: str | list[str] = ""
+    ) -> str:
+        """Add a library folder (or change its patterns); returns what to do next. Patterns
+        are globs, comma-separated (or a list)."""
+        root = self.jobs.add_root(path, parse_patterns(include), parse_patterns(exclude))
+        self._notify_roots()
+        patterns = ""
+        if root.include or root.exclude:
+            patterns = f" (include {', '.join(root.include) or 'all'}; exclude " + (
+                f"{', '.join(root.exclude) or 'nothing'})"
+            )
+        return f"Added `{root.path}`{patterns}. Press **Start indexing** to index it."
+
+    def remove_root(self, path: str) -> str:
+        dropped = self.jobs.remove_root(path)
+        self._notify_roots()
+        with self._lock:
+            self._engine = None  # its index may still hold the dropped files
+        return f"Removed `{path.strip()}`: {dropped} files left the library and its index."
+
+    def _notify_roots(self) -> None:
+        roots = self.roots()
+        for callback in self._roots_changed:
+            callback(roots)
+
+    # -- index runs ---------------------------------------------------------------------
+
+    def start_indexing(self, model: str | None = None) -> JobStatus:
+        """Start (or resume) indexing every library folder in the background."""
+        library = self.library()
+        current = library.clip_model if library else None
+        name = model or current or self.model or DEFAULT_CLIP_MODEL
+        # --model-path belongs to the --model preset; another preset uses its own lookup.
+        path = self.model_path if name == (self.model or DEFAULT_CLIP_MODEL) else None
+        try:
+            return self.jobs.start(name, path)
+        except WeightsNotFoundError as exc:
+            raise WeightsNotFoundError(f"{exc} {TRIAL_HINT}") from None
+
+    def stop_indexing(self) -> JobStatus:
+        return self.jobs.stop()
+
+    def index_status(self) -> JobStatus:
+        return self.jobs.status()
+
+    # -- models -------------------------------------------------------------------------
+
+    def list_models(self) -> list[dict]:
+        """Every preset: its dimension, whether its weights are on this machine, whether
+        the library uses it."""
+        library = self.library()
+        in_use = library.clip_model if library else None
+        rows = []
+        for spec in list_presets():
+            path = self.model_path if spec.name == self.model else None
+            try:
+                found = resolve_weights(spec, path, allow_download=False)
+                weights, source = True, found.source
+            except TroveError:
+                weights, source = False, "not on this machine"
+            rows.append(
+                {
+                    "name": spec.name,
+                    "space": spec.space,
+                    "dim": spec.embed_dim,
+                    "weights_here": weights,
+                    "weights": source,
+                    "in_use": spec.name == in_use,
+                    "default": spec.name == DEFAULT_CLIP_MODEL,
+                    "description": spec.description,
+                }
+            )
+        return rows
+
+    def model_status(self) -> str:
+        """One line: which model searches, and whether it is loaded."""
+        library = self.library()
+        name = (library.clip_model if library else None) or self.model or DEFAULT_CLIP_MODEL
+        with self._lock:
+            state, error = self._model_state, self._model_error
+        if error:
+            return f"Model {name}: no weights on this machine (see Models)."
+        run = self.jobs.status()
+        if state == NOT_LOADED and run.model == name and run.done:
+            state = "loaded"  # the index run in this process loaded it
+        return f"Model {name}: {state}."
+
+    def warm_up(self) -> threading.Thread | None:
+        """Load the library's model in the background, so the first search is quick. Does
+        nothing for a library with nothing in it yet."""
+        library = self.library()
+        if library is None or library.clip_model is None:
+            return None
+        thread = threading.Thread(target=self._warm_up, name="trove-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    def _warm_up(self) -> None:
+        try:
+            self._search_engine().encoder.load()
+        except TroveError as exc:
+            log.warning("%s", exc)
+        except Exception:  # a thread has nobody to raise to
+            log.exception("Loading the model failed")
+            with self._lock:
+                self._model_state = "failed to load (see the server log)"
+        else:
+            with self._lock:
+                self._model_state = "loaded"
+
+    def _search_engine(self) -> SearchEngine:
+        """The engine for the library's model, reopened when the catalog has moved on."""
+        library = self.library()
+        if library is None:
+            raise NoLibraryError(_EMPTY_LIBRARY)
+        running = self.jobs.status().running
+        with self._lock:
+            built = library.clip_model
+            model = built or self.model or DEFAULT_CLIP_MODEL
+            key = (model, library.catalog.generation)
+            fresh = self._engine is not None and self._engine_key == key
+            recent = time.monotonic() - self._engine_opened < REFRESH_WHILE_INDEXING_S
+            if self._engine is not None and self._engine.encoder.name == model and running:
+                fresh = fresh or recent
+            if fresh and self._engine is not None:
+                return self._engine
+            engine = SearchEngine(
+                library,
+                None if built else model,
+                self.model_path if model == self.model else None,
+                # Our own index thread may be writing that index file right now.
+                save_rebuilt_index=not running,
+            )
+            try:
+                resolve_weights(engine.encoder.spec, engine.encoder.model_path, False)
+            except WeightsNotFoundError as exc:
+                self._model_error = str(exc)
+                raise WeightsNotFoundError(f"{exc} {TRIAL_HINT}") from None
+            self._model_error = None
+            if self._model_state == NOT_LOADED:
+                self._model_state = "loading"
+            self._engine, self._engine_key = engine, key
+            self._engine_opened = time.monotonic()
+            return engine
+
+    # -- search -------------------------------------------------------------------------
+
+    def search(
+        self, request: SearchRequest, offset: int = 0, page_size: int = PAGE_SIZE
+    ) -> SearchPage:
+        """One page of results for `request`, or a page with no results whose message says
+        why (empty library, nothing matches). Raises TroveError for a bad query or missing
+        weights."""
+        if not (request.query.strip() or request.image or request.similar_to.strip()):
+            return SearchPage(request, (), 0, False, f"Type some words or drop an image. {_HINT}")
+        library = self.library()
+        if library is None or not library.catalog.counts():
+            return SearchPage(request, (), 0, False, _empty_library_message(self.jobs.status()))
+        query = self._parse(request, library)
+        engine = self._search_engine()
+        results = engine.search(query, k=page_size + 1, filters=request.filters, offset=offset)
+        with self._lock:
+            if self._model_state in (NOT_LOADED, "loading"):
+                self._model_state = "loaded"
+        page = tuple(results[:page_size])
+        has_more = len(results) > page_size
+        return SearchPage(request, page, offset, has_more, self._summary(request, page, offset))
+
+    def _parse(self, request: SearchRequest, library: Library) -> Query:
+        images: list[str] = []
+        if request.image:
+            images.append(_uploaded(request.image))
+        if request.similar_to.strip():
+            images.append(_library_file(library, request.similar_to.strip()).path)
+        query = parse_query(request.query.strip(), tuple(images))
+        given = {str(Path(p).resolve()) for p in images}  # parse_query resolves image paths
+        roots = [Path(r.path) for r in library.catalog.roots()]
+        for term in query.terms:
+            if term.kind == "image" and term.value not in given:
+                real = Path(term.value).resolve()
+                if not any(real.is_relative_to(root.resolve()) for root in roots):
+                    raise QueryError(
+                        f"Image terms typed into the web UI must be files inside the library "
+                        f"folders; {term.value} is not. Drop that image into the image box."
+                    )
+        return query
+
+    def _summary(self, request: SearchRequest, page: tuple[SearchResult, ...], offset: int) -> str:
+        if not page and offset:
+            return "No more results."
+        if not page:
+            if request.filters.active:
+                return (
+                    "Nothing matches the filters. Loosen them (kind, folder, dates, minimum "
+                    "score) and search again."
+                )
+            return "No results."
+        end = offset + len(page)
+        text = f"Results {offset + 1}-{end}" if offset else f"{len(page)} results"
+        if request.filters.sort == "date":
+            text += ", newest first"
+        status = self.jobs.status()
+        if status.running:
+            text += f" (indexing: {status.done} of {status.total} files done so far)"
+        library = self.library()
+        model = library.clip_model if library else None
+        if model and get_preset(model).is_tiny:
+            text += f". {model} is untrained: these rankings mean nothing"
+        return text + "."
+
+    def thumbnail(self, path: str) -> str:
+        """The gallery picture for a result: a cached thumbnail, or a grey square."""
+        try:
+            return str(self.thumbs.get(path))
+        except (OSError, TroveError):
+            return str(self.thumbs.missing())
+
+    def item_detail(self, path: str) -> ItemDetail:
+        """The detail panel's content for a library file (refused for anything else)."""
+        library = self.library()
+        if library is None:
+            raise NoLibraryError(_EMPTY_LIBRARY)
+        item = _library_file(library, path)
+        try:
+            preview = str(self.thumbs.get(item.path, PREVIEW_SIZE))
+            size = os.stat(item.path).st_size
+        except (OSError, TroveError) as exc:
+            raise QueryError(
+                f"{item.path} cannot be shown: {getattr(exc, 'strerror', None) or exc}. "
+                f"It may have been moved or deleted since it was indexed; index again."
+            ) from None
+        return ItemDetail(
+            path=item.path,
+            kind=item.kind,
+            preview=preview,
+            size=size,
+            width=item.width,
+            height=item.height,
+            modified=item.mtime_ns / 1e9,
+            indexed=item.indexed_at,
+            folder=str(Path(item.path).parent),
+        )
+
+
+_HINT = QUERY_HINT
+_EMPTY_LIBRARY = (
+    "The library is empty. Add a folder in the Library tab (e.g. /home/you/Pictures) and "
+    "press Start indexing; results appear here as files are indexed."
+)
+
+
+def _empty_library_message(status: JobStatus) -> str:
+    if status.running:
+        return (
+            f"Indexing has started ({status.done} of {status.total or '?'} files so far); "
+            f"search again in a moment."
+        )
+    return _EMPTY_LIBRARY
+
+
+def _library_file(library: Library, path: str) -> Item:
+    item = library.catalog.item_by_path(os.path.abspath(os.path.expanduser(path)))
+    if item is None or item.error is not None:
+        raise QueryError(f"{path} is not a file of this library.")
+    return item
+
+
+def _uploaded(path: str) -> str:
+    """An uploaded query image's path, refused unless Gradio's upload folder holds it."""
+    from gradio.utils import get_upload_folder
+
+    real = Path(path).resolve()
+    if not real.is_relative_to(Path(get_upload_folder()).resolve()) or not real.is_file():
+        raise QueryError("The query image must be uploaded (drop or paste it into the image box).")
+    return str(real)
+
+
+def _index_bytes(library: Library) -> int:
+    """Bytes of the catalog and the indexes (the thumbnail cache is not the index)."""
+    total = 0
+    for path in library.data_dir.iterdir():
+        if path.name == "thumbnails":
+            continue
+        if path.is_file():
+            total += path.stat().st_size
+        elif path.is_dir():
+            total += sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return total
+
+
+def parse_patterns(text: str | list[str] | None) -> tuple[str, ...]:
+    """Glob patterns from a comma- or newline-separated field (or a list, from the API)."""
+    if not text:
+        return ()
+    parts = text if isinstance(text, list) else text.replace("\n", ",").split(",")
+    return tuple(p.strip() for p in parts if p.strip())
+
+
+def make_filters(
+    kinds: list[str] | None = None,
+    folder: str | None = "",
+    after: str | None = "",
+    before: str | None = "",
+    min_score: float | None = None,
+    sort: str | None = "relevance",
+) -> SearchFilters:
+    """SearchFilters from form fields: blanks are "no filter"; a minimum score of 0 (the
+    slider's rest) is none; dates are YYYY-MM-DD, both ends included."""
+    return SearchFilters(
+        kinds=tuple(kinds or ()),
+        folder=(folder or "").strip() or None,
+        modified_after=parse_date(after) if (after or "").strip() else None,
+        modified_before=parse_date(before, end_of_day=True) if (before or "").strip() else None,
+        min_score=float(min_score) if min_score else None,
+        sort=sort or "relevance",
+    )
+
+
+def file_url(path: str) -> str:
+    """The URL path Gradio serves a (permitted) file under."""
+    return "/gradio_api/file=" + urllib.parse.quote(path)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch).isoformat(sep=" ", timespec="seconds")
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _one_line(message: str) -> str:
+    return " ".join(str(message).split())
+
+
+def error_line(exc: Exception) -> str:
+    """A TroveError's message as the one line the UI shows."""
+    return f"**Error:** {_one_line(str(exc))}"
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+
+def render_progress(status: JobStatus) -> str:
+    """The Library tab's progress display for an index run."""
+    if status.state == IDLE:
+        return "No index run yet. Press **Start indexing** to index the library folders."
+    titles = {
+        "scanning": "Scanning folders",
+        "indexing": "Indexing",
+        STOPPING: "Stopping",
+        DONE: "Done",
+        STOPPED: "Stopped",
+        FAILED: "Failed",
+    }
+    lines = [f"**{titles[status.state]}** with {status.model}"]
+    if status.total or status.state in ("indexing", STOPPING, DONE, STOPPED):
+        share = status.done / status.total if status.total else 1.0
+        filled = int(round(share * 24))
+        bar = "█" * filled + "░" * (24 - filled)
+        speed = f"{status.rate:.1f} files/s" if status.rate else "measuring speed"
+        eta = f"about {_duration(status.eta_s)} left" if status.eta_s is not None else ""
+        parts = [f"{status.done} / {status.total} files ({share:.0%})", speed]
+        if status.running and eta:
+            parts.append(eta)
+        lines.append(f"`{bar}` " + " · ".join(parts))
+    if status.running and status.current:
+        lines.append(f"Now: `{status.current}`")
+    if status.message:
+        first, *rest = status.message.splitlines()
+        lines.append(first if status.state != FAILED else f"**Error:** {_one_line(first)}")
+        lines += [line for line in rest if not line.startswith("  failed: ")]
+    if status.errors:
+        lines.append(f"{len(status.errors)} files failed: see the list below.")
+    return "\n\n".join(lines)
+
+
+def render_library(status: dict, model_line: str) -> str:
+    """The Library tab's summary: data folder, model, counts, index size."""
+    if not status["exists"]:
+        return (
+            f"**No library yet** in `{status['data_dir']}`. Add a folder below (its full path, "
+            f"e.g. /home/you/Pictures), then press **Start indexing**. New libraries are "
+            f"indexed with {status['new_library_model']}."
+        )
+    counts = ", ".join(f"{n} {kind}" for kind, n in status["counts"].items()) or "no files yet"
+    return "\n\n".join(
+        [
+            f"**Data folder** `{status['data_dir']}`",
+            f"**Files** {counts} · **Index** {_human_bytes(status['size_on_disk_bytes'])} on "
+            f"disk · **Failed** {len(status['failed'])}",
+            f"**{model_line}**",
+        ]
+    )
+
+
+def render_detail(detail: ItemDetail, score: float | None) -> str:
+    rows = [
+        f"**Path** `{detail.path}`",
+        f"**Kind** {detail.kind}" + (f" · **Score** {score:.4f}" if score is not None else ""),
+        f"**Size** {_human_bytes(detail.size)}"
+        + (f" · **Dimensions** {detail.width} × {detail.height}" if detail.width else ""),
+        f"**Modified** {_iso(detail.modified)}"
+        + (f" · **Indexed** {_iso(detail.indexed)}" if detail.indexed else ""),
+        f"[Open the original]({file_url(detail.path)})",
+    ]
+    return "\n\n".join(rows)
+
+
+def caption(result: SearchResult, roots: list[str]) -> str:
+    """A gallery caption: kind, score and the path (from its library folder's name on)."""
+    shown = result.path
+    for root in sorted(roots, key=len, reverse=True):
+        if result.path.startswith(root.rstrip("/") + "/"):
+            shown = os.path.join(os.path.basename(root.rstrip("/")), result.path[len(root) + 1 :])
+            break
+    return f"{result.kind} · {result.score:.3f} · {shown}"
+
+
+def result_dict(result: SearchResult) -> dict:
+    """A result as JSON for the API: the CLI's keys, with `file` for `path` (gradio_client
+    takes any dict with a "path" key for a file to download) and `url`, the original's URL
+    path on this server."""
+    out = result.to_dict()
+    out["file"] = out.pop("path")
+    out["url"] = file_url(result.path)
+    return out
+
+
+# -- media rules ----------------------------------------------------------------------------
+
+
+class MediaPolicy:
+    """Which paths Gradio's file route may serve: see the module docstring."""
+
+    def __init__(self, ui: TroveUI) -> None:
+        self.ui = ui
+        self.thumbs = ui.thumbs.folder
+
+    def allows(self, target: str) -> bool:
+        from gradio.utils import get_upload_folder
+
+        if "://" in target or target.startswith(("http:", "https:", "data:")):
+            return False  # Gradio would fetch a URL for the caller: not our media
+        path = Path(os.path.abspath(target))
+        real = path.resolve()
+        for folder in (self.thumbs, Path(get_upload_folder())):
+            if real.is_relative_to(folder.resolve()):
+                return True
+        library = self.ui.library()
+        if library is None:
+            return False
+        item = library.catalog.item_by_path(str(path))
+        if item is None or item.error is not None:
+            return False
+        return any(real.is_relative_to(Path(r).resolve()) for r in self.ui.roots())
+
+
+class MediaGuard:
+    """ASGI middleware: requests to Gradio's file route pass `MediaPolicy` or get a 403."""
+
+    def __init__(self, app: ASGIApp, policy: MediaPolicy) -> None:
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            for prefix in FILE_ROUTES:
+                if path.startswith(prefix) and not self.policy.allows(path[len(prefix) :]):
+                    response = PlainTextResponse("Not a file of this library.", status_code=403)
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+# -- the app --------------------------------------------------------------------------------
+
+
+def build_app(ui: TroveUI) -> gr.Blocks:
+    """The Blocks app: Search, Library and Models tabs, plus the API endpoints."""
+    kinds = list(KINDS)
+    presets = [spec.name for spec in list_presets()]
+
+    with gr.Blocks(title="Trove", analytics_enabled=False) as demo:
+        gr.Markdown("# Trove", elem_id="title")
+        header = gr.Markdown(elem_id="header-status")
+
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("Search", id="search", elem_id="tab-search"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        query = gr.Textbox(
+                            label="Search",
+                            placeholder='e.g. a dog in the snow, or "beach at sunset" - people',
+                            info=QUERY_HINT,
+                            lines=1,
+                            max_lines=3,
+                            elem_id="query",
+                            autofocus=True,
+                        )
+                        similar_to = gr.Textbox(
+                            label="Similar to (a library file; set by Find similar)",
+                            placeholder="empty: not searching by a library file",
+                            elem_id="similar-to",
+                            lines=1,
+                        )
+                        with gr.Row():
+                            search_btn = gr.Button(
+                                "Search", variant="primary", scale=3, elem_id="search-btn"
+                            )
+                            clear_btn = gr.Button("Clear", scale=1, elem_id="clear-btn")
+                    with gr.Column(scale=1, min_width=220):
+                        image = gr.Image(
+                            label="Image query (drop, paste or click)",
+                            type="filepath",
+                            sources=["upload", "clipboard"],
+                            height=190,
+                            elem_id="image-query",
+                        )
+                with gr.Accordion("Filters and sort", open=False, elem_id="filters"):
+                    with gr.Row():
+                        kind_box = gr.CheckboxGroup(
+                            kinds, label="Kind (none ticked: every kind)", elem_id="kinds"
+                        )
+                        folder = gr.Textbox(
+                            label="Folder",
+                            placeholder="only files inside this folder",
+                            elem_id="folder-filter",
+                        )
+                        after = gr.Textbox(
+                            label="Modified from", placeholder="YYYY-MM-DD", elem_id="after"
+                        )
+                        before = gr.Textbox(
+                            label="Modified until", placeholder="YYYY-MM-DD", elem_id="before"
+                        )
+                    with gr.Row():
+                        min_score = gr.Slider(
+                            0,
+                            1,
+                            value=0,
+                            step=0.01,
+                            label="Minimum score (0: none)",
+                            elem_id="min-score",
+                        )
+                        sort = gr.Radio(
+                            list(SORTS),
+                            value="relevance",
+                            label="Sort",
+                            info="date: newest first among the best matches",
+                            elem_id="sort",
+                        )
+                status_line = gr.Markdown(elem_id="search-status")
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        gallery = gr.Gallery(
+                            label="Results",
+                            columns=4,
+                            height="auto",
+                            object_fit="cover",
+                            allow_preview=False,
+                            buttons=[],
+                            elem_id="results",
+                        )
+                        more_btn = gr.Button("More results", visible=False, elem_id="more-btn")
+                    with gr.Column(scale=2, visible=False, elem_id="detail") as detail_col:
+                        detail_image = gr.Image(
+                            label="Selected",
+                            type="filepath",
+                            interactive=False,
+                            height=420,
+                            buttons=["fullscreen"],
+                            elem_id="detail-image",
+                        )
+                        detail_meta = gr.Markdown(elem_id="detail-meta")
+                        with gr.Row():
+                            similar_btn = gr.Button(
+                                "Find similar", variant="primary", elem_id="find-similar"
+                            )
+                            close_btn = gr.Button("Close", elem_id="close-detail")
+                gr.Markdown(COMING_LATER, elem_id="coming-later")
+
+            with gr.Tab("Library", id="library", elem_id="tab-library"):
+                library_md = gr.Markdown(elem_id="library-summary")
+                roots_table = gr.Dataframe(
+                    headers=["Folder", "Include", "Exclude", "Files"],
+                    label="Library folders",
+                    interactive=False,
+                    wrap=True,
+                    column_widths=["52%", "18%", "18%", "12%"],
+                    elem_id="roots",
+                )
+                with gr.Row(elem_classes=["field-row"]):
+                    add_path = gr.Textbox(
+                        label="Folder to add",
+                        placeholder="/home/you/Pictures",
+                        info="Its full path; ~ is your home folder.",
+                        scale=4,
+                        elem_id="add-path",
+                    )
+                    include = gr.Textbox(
+                        label="Include only",
+                        placeholder="e.g. *.jpg, 2023/*",
+                        info="Globs, comma-separated; empty: every photo.",
+                        scale=2,
+                        elem_id="include",
+                    )
+                    exclude = gr.Textbox(
+                        label="Exclude",
+                        placeholder="e.g. *.tmp, Screenshots",
+                        info="Globs matching files or folders.",
+                        scale=2,
+                        elem_id="exclude",
+                    )
+                    add_btn = gr.Button(
+                        "Add folder", variant="primary", size="md", scale=1, elem_id="add-btn"
+                    )
+                with gr.Row(elem_classes=["field-row"]):
+                    remove_choice = gr.Dropdown(
+                        [],
+                        label="Library folder to remove",
+                        info="Its files leave the library and the index (not the disk).",
+                        elem_id="remove-choice",
+                        scale=8,
+                    )
+                    remove_btn = gr.Button(
+                        "Remove folder", variant="stop", size="md", scale=1, elem_id="remove-btn"
+                    )
+                library_message = gr.Markdown(elem_id="library-message")
+                with gr.Row(elem_classes=["field-row"]):
+                    model_choice = gr.Dropdown(
+                        presets,
+                        label="Model",
+                        info="Indexing with another model than the library's re-encodes "
+                        "every file; searches use the old one until that is done.",
+                        elem_id="model-choice",
+                        scale=6,
+                    )
+                    start_btn = gr.Button(
+                        "Start indexing", variant="primary", size="md", scale=1, elem_id="start-btn"
+                    )
+                    stop_btn = gr.Button(
+                        "Stop",
+                        variant="stop",
+                        size="md",
+                        scale=1,
+                        interactive=False,
+                        elem_id="stop-btn",
+                    )
+                progress = gr.Markdown(elem_id="index-progress")
+                failed_table = gr.Dataframe(
+                    headers=["File", "Why it failed"],
+                    label="Failed files",
+                    interactive=False,
+                    wrap=True,
+                    column_widths=["45%", "55%"],
+                    elem_id="failed",
+                )
+                timer = gr.Timer(1.0, active=False)
+
+            with gr.Tab("Models", id="models", elem_id="tab-models"):
+                models_table = gr.Dataframe(
+                    headers=["Preset", "Dim", "Weights here", "In use", "About"],
+                    label="Presets",
+                    interactive=False,
+                    wrap=True,
+                    column_widths=["17%", "6%", "20%", "7%", "50%"],
+                    elem_id="models-table",
+                )
+                gr.Markdown("### Adding weights on a machine without network\n\n" + OFFLINE_WEIGHTS)
+                gr.Markdown(BRIDGE_NOTE, elem_id="bridge-note")
+
+        results_state = gr.State([])
+        request_state = gr.State(None)
+        selected_state = gr.State(None)
+
+        # -- UI events (private: the API endpoints below are the public surface) --------
+
+        def run_search(q, img, sim, kinds_, folder_, after_, before_, min_s, sort_):
+            try:
+                request = SearchRequest(
+                    query=q or "",
+                    image=img,
+                    similar_to=sim or "",
+                    filters=make_filters(kinds_, folder_, after_, before_, min_s, sort_),
+                )
+                page = ui.search(request)
+            except TroveError as exc:
+                return (
+                    gr.Gallery(value=[], selected_index=None),
+                    error_line(exc),
+                    [],
+                    None,
+                    gr.Button(visible=False),
+                    gr.Column(visible=False),
+                    header_line(),
+                )
+            return _page_outputs(page, [], request)
+
+        def _page_outputs(page: SearchPage, before_: list[dict], request: SearchRequest):
+            roots = ui.roots()
+            shown = before_ + [
+                {"path": r.path, "score": r.score, "kind": r.kind} for r in page.results
+            ]
+            items = [(ui.thumbnail(r["path"]), caption(_as_result(r), roots)) for r in shown]
+            # A new search drops the old selection; more results keep it.
+            gallery_update = (
+                gr.Gallery(value=items) if before_ else gr.Gallery(value=items, selected_index=None)
+            )
+            return (
+                gallery_update,
+                page.message,
+                shown,
+                request,
+                gr.Button(visible=page.has_more),
+                gr.skip() if before_ else gr.Column(visible=False),
+                header_line(),
+            )
+
+        def more_results(shown, request):
+            if request is None:
+                hide = gr.Button(visible=False)
+                return gr.skip(), "Search first.", shown, request, hide, gr.skip(), gr.skip()
+            try:
+                page = ui.search(request, offset=len(shown))
+            except TroveError as exc:
+                failed = error_line(exc)
+                return gr.skip(), failed, shown, request, gr.Button(), gr.skip(), gr.skip()
+            return _page_outputs(page, shown, request)
+
+        def select_result(shown, evt: gr.SelectData):
+            index = evt.index if isinstance(evt.index, int) else evt.index[0]
+            if not shown or index >= len(shown):
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            picked = shown[index]
+            try:
+                detail = ui.item_detail(picked["path"])
+            except TroveError as exc:
+                return None, error_line(exc), picked["path"], gr.Column(visible=True)
+            return (
+                detail.preview,
+                render_detail(detail, picked["score"]),
+                picked["path"],
+                gr.Column(visible=True),
+            )
+
+        def find_similar(path, kinds_, folder_, after_, before_, min_s, sort_):
+            if not path:
+                return (gr.skip(),) * 10
+            outputs = run_search("", None, path, kinds_, folder_, after_, before_, min_s, sort_)
+            return ("", None, path, *outputs)
+
+        search_inputs = [query, image, similar_to, kind_box, folder, after, before, min_score]
+        search_inputs.append(sort)
+        search_outputs = [gallery, status_line, results_state, request_state, more_btn]
+        search_outputs += [detail_col, header]
+        for trigger in (search_btn.click, query.submit, image.upload):
+            trigger(
+                run_search,
+                search_inputs,
+                search_outputs,
+                api_visibility="private",
+                show_progress_on=[gallery],
+            )
+        more_btn.click(
+            more_results,
+            [results_state, request_state],
+            search_outputs,
+            api_visibility="private",
+        )
+        gallery.select(
+            select_result,
+            [results_state],
+            [detail_image, detail_meta, selected_state, detail_col],
+            api_visibility="private",
+        )
+        similar_btn.click(
+            find_similar,
+            [selected_state, kind_box, folder, after, before, min_score, sort],
+            [query, image, similar_to, *search_outputs],
+            api_visibility="private",
+        )
+        close_btn.click(
+            lambda: gr.Column(visible=False), None, detail_col, api_visibility="private"
+        )
+        clear_btn.click(
+            lambda: ("", None, "", [], "", [], None, gr.Button(visible=False)),
+            None,
+            [
+                query,
+                image,
+                similar_to,
+                gallery,
+                status_line,
+                results_state,
+                request_state,
+                more_btn,
+            ],
+            api_visibility="private",
+        )
+
+        def header_line() -> str:
+            return f"{ui.data_dir} · {ui.model_status()}"
+
+        def refresh(message: str | None = None, light: bool = False):
+            status = ui.index_status()
+            lib = ui.library_status(folder_counts=not light)
+            roots = [r["folder"] for r in lib["roots"]]
+            start_label = "Resume indexing" if status.state == STOPPED else "Start indexing"
+            return (
+                header_line(),
+                render_library(lib, ui.model_status()),
+                gr.skip()
+                if light
+                else [
+                    [r["folder"], ", ".join(r["include"]), ", ".join(r["exclude"]), r["files"]]
+                    for r in lib["roots"]
+                ],
+                gr.Dropdown(choices=roots, value=roots[0] if roots else None),
+                render_progress(status),
+                [[f["file"], f["reason"]] for f in _failures(lib, status)],
+                gr.Button(value=start_label, interactive=not status.running),
+                gr.Button(interactive=status.running),
+                gr.Timer(active=status.running),
+                gr.skip() if message is None else message,
+            )
+
+        refresh_outputs = [
+            header,
+            library_md,
+            roots_table,
+            remove_choice,
+            progress,
+            failed_table,
+            start_btn,
+            stop_btn,
+            timer,
+            library_message,
+        ]
+
+        def on_load():
+            lib = ui.library_status()
+            models = [
+                [
+                    m["name"] + (" (default)" if m["default"] else ""),
+                    m["dim"],
+                    _weights_label(m),
+                    "yes" if m["in_use"] else "",
+                    m["description"],
+                ]
+                for m in ui.list_models()
+            ]
+            chosen = lib["model"] or lib["new_library_model"]
+            # First run: say at once how to add a folder, before anyone searches.
+            empty = "" if lib["counts"] else _empty_library_message(ui.index_status())
+            return (*refresh(), gr.Dropdown(value=chosen), models, empty)
+
+        def tick():
+            running = ui.index_status().running
+            # Every second while a run goes: no per-folder counts until its last tick.
+            outputs = list(refresh(light=running))
+            outputs[3] = gr.skip()  # leave the folder picker alone while the user uses it
+            if not running:  # the last tick: "Indexing started." is over
+                outputs[-1] = ""
+            return tuple(outputs)
+
+        def add_folder(path, include_, exclude_):
+            try:
+                message = ui.add_root(path, include_, exclude_)
+            except TroveError as exc:
+                return refresh(error_line(exc))
+            return refresh(message)
+
+        def remove_folder(path):
+            if not path:
+                return refresh("Choose a library folder to remove.")
+            try:
+                message = ui.remove_root(path)
+            except TroveError as exc:
+                return refresh(error_line(exc))
+            return refresh(message)
+
+        def start(model):
+            try:
+                status = ui.start_indexing(model or None)
+            except TroveError as exc:
+                return refresh(error_line(exc))
+            return refresh("Indexing started." if status.state != FAILED else "")
+
+        def stop():
+            ui.stop_indexing()
+            return refresh("Stopping after the current batch; what is done is kept.")
+
+        demo.load(
+            on_load,
+            None,
+            [*refresh_outputs, model_choice, models_table, status_line],
+            api_visibility="private",
+        )
+        timer.tick(tick, None, refresh_outputs, api_visibility="private", show_progress="hidden")
+        add_btn.click(
+            add_folder, [add_path, include, exclude], refresh_outputs, api_visibility="private"
+        )
+        add_path.submit(
+            add_folder, [add_path, include, exclude], refresh_outputs, api_visibility="private"
+        )
+        remove_btn.click(remove_folder, [remove_choice], refresh_outputs, api_visibility="private")
+        start_btn.click(start, [model_choice], refresh_outputs, api_visibility="private")
+        stop_btn.click(stop, None, refresh_outputs, api_visibility="private")
+
+        _register_api(ui)
+    return demo
+
+
+def _weights_label(model: dict) -> str:
+    if not model["weights_here"]:
+        return "no"
+    return (
+        "yes (built locally)"
+        if "built locally" in model["weights"]
+        else (f"yes ({model['weights']})")
+    )
+
+
+def _as_result(row: dict) -> SearchResult:
+    return SearchResult(row["path"], row["kind"], row["score"])
+
+
+def _failures(lib: dict, status: JobStatus) -> list[dict]:
+    """The catalog's failed files, plus this run's walk errors (which the catalog lacks)."""
+    rows = {f["file"]: f["reason"] for f in lib["failed"]}
+    for path, reason in status.errors:
+        rows.setdefault(path, reason)
+    return [{"file": p, "reason": r} for p, r in sorted(rows.items())]
+
+
+def _register_api(ui: TroveUI) -> None:
+    """The public API: one named endpoint per operation (see the README's Web UI section)."""
+
+    def _call(fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except TroveError as exc:
+            raise gr.Error(_one_line(str(exc))) from None
+
+    def search(
+        query: str = "",
+        image: FileData | None = None,
+        similar_to: str = "",
+        kinds: list[str] | None = None,
+        folder: str = "",
+        after: str = "",
+        before: str = "",
+        min_score: float | None = None,
+        sort: str = "relevance",
+        k: int = PAGE_SIZE,
+        offset: int = 0,
+    ) -> dict:
+        """Search the library: text in the query syntax, an uploaded image, a library file
+        (similar_to), or any combination, with filters; returns a page of results.
+
+        Args:
+            query: words, "phrases", + and -, weights (e.g. '"beach at sunset" - people')
+            image: an image to search by (gradio_client.handle_file(path))
+            similar_to: the path of a library file to search by
+            kinds: only these kinds (default: every kind)
+            folder: only files inside this folder
+            after: only files modified on or after this date (YYYY-MM-DD)
+            before: only files modified on or before this date (YYYY-MM-DD)
+            min_score: only results scoring at least this (-1..1)
+            sort: "relevance" or "date" (newest first among the best matches)
+            k: results per page (1-200)
+            offset: how many results to skip (the next page: offset + k)
+        """
+
+        def run() -> dict:
+            if not 1 <= k <= 200:
+                raise QueryError(f"k must be between 1 and 200, not {k}.")
+            path = _file_path(image)
+            request = SearchRequest(
+                query=query or "",
+                image=path,
+                similar_to=similar_to or "",
+                filters=SearchFilters(
+                    kinds=tuple(kinds or ()),
+                    folder=folder or None,
+                    modified_after=parse_date(after) if after else None,
+                    modified_before=parse_date(before, end_of_day=True) if before else None,
+                    min_score=min_score,
+                    sort=sort,
+                ),
+            )
+            page = ui.search(request, offset=offset, page_size=k)
+            return {
+                "results": [result_dict(r) for r in page.results],
+                "offset": page.offset,
+                "has_more": page.has_more,
+                "message": page.message,
+            }
+
+        return _call(run)
+
+    def item_detail(path: str) -> dict:
+        """The metadata of a library file: path, kind, size, dimensions, dates, and the
+        URL path of the original (served only for library files)."""
+        return _call(lambda: {k: v for k, v in ui.item_detail(path).to_dict().items()})
+
+    def add_root(
+        path: str, include: list[str] | None = None, exclude: list[str] | None = None
+    ) -> dict:
+        """Add a library folder (its full path) with optional include/exclude globs; it is
+        indexed by the next start_indexing. Returns the library status."""
+        message = _call(lambda: ui.add_root(path, include or [], exclude or []))
+        return {"message": message, **ui.library_status()}
+
+    def remove_root(path: str) -> dict:
+        """Remove a library folder and drop its files from the library. Returns the library
+        status."""
+        message = _call(lambda: ui.remove_root(path))
+        return {"message": message, **ui.library_status()}
+
+    def start_indexing(model: str = "") -> dict:
+        """Start (or resume) indexing every library folder in the background, with `model`
+        (default: the library's model). Returns the index status at once."""
+        return _call(lambda: ui.start_indexing(model or None)).to_dict()
+
+    def stop_indexing() -> dict:
+        """Stop the index run after the batch in hand (what is done is kept)."""
+        return ui.stop_indexing().to_dict()
+
+    def index_status() -> dict:
+        """The current or last index run: state, done, total, rate (files/s), eta_s,
+        current file, errors, message."""
+        return ui.index_status().to_dict()
+
+    def library_status() -> dict:
+        """Library folders, files per kind, index size on disk, model, failed files."""
+        return ui.library_status()
+
+    def list_models() -> list[dict]:
+        """Every model preset, whether its weights are on this machine, and which one the
+        library uses."""
+        return ui.list_models()
+
+    for fn in (
+        search,
+        item_detail,
+        add_root,
+        remove_root,
+        start_indexing,
+        stop_indexing,
+        index_status,
+        library_status,
+        list_models,
+    ):
+        gr.api(fn, api_name=fn.__name__)
+
+
+def _file_path(image: Any) -> str | None:
+    if not image:
+        return None
+    if isinstance(image, dict):
+        return image.get("path")
+    if isinstance(image, FileData):
+        return image.path
+    raise QueryError("image must be a file (gradio_client.handle_file(path)).")
+
+
+def media_rules(ui: TroveUI) -> tuple[list[str], list[str]]:
+    """Gradio's allowed_paths (thumbnail cache and library folders) and blocked_paths
+    (Trove's own catalog, indexes and lock files)."""
+    data = ui.data_dir
+    blocked = [
+        str(data / name)
+        for name in (
+            "catalog.sqlite3",
+            "catalog.sqlite3-wal",
+            "catalog.sqlite3-shm",
+            "indexes",
+            "indexer.lock",
+            "indexer.owner",
+        )
+    ]
+    return [str(ui.thumbs.folder), *ui.roots()], blocked
+
+
+def serve(
+    data_dir: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    model: str | None = None,
+    model_path: str | None = None,
+    share: bool = False,
+    auth: tuple[str, str] | None = None,
+    block: bool = True,
+) -> tuple[gr.Blocks, TroveUI]:
+    """Launch the web UI for the library in `data_dir` on host:port (see README: Web UI).
+
+    With `block`, serves until interrupted; otherwise returns once the server is up.
+    """
+    ui = TroveUI(data_dir, model, model_path)
+    ui.thumbs.folder.mkdir(parents=True, exist_ok=True)
+    demo = build_app(ui)
+    allowed, blocked = media_rules(ui)
+
+    def follow_roots(roots: list[str]) -> None:
+        # Gradio reads allowed_paths on every request: keep it in step with the folders.
+        demo.allowed_paths[:] = [str(ui.thumbs.folder), *roots]
+
+    ui.on_roots_changed(follow_roots)
+    # Thumbnails are served from their cache as they are, not copied into Gradio's.
+    gr.set_static_paths([str(ui.thumbs.folder)])
+    ui.warm_up()
+    demo.queue(default_concurrency_limit=4)
+    try:
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            share=share,
+            auth=auth,
+            allowed_paths=allowed,
+            blocked_paths=blocked,
+            app_kwargs={"middleware": [Middleware(MediaGuard, policy=MediaPolicy(ui))]},
+            footer_links=["api"],
+            css=CSS,
+            quiet=False,
+            prevent_thread_lock=not block,
+            max_file_size="64mb",
+        )
+    except OSError as exc:
+        raise TroveError(
+            f"Cannot serve on {host}:{port}: {exc}. Choose another port with --port."
+        ) from None
+    return demo, ui

@@ -1,0 +1,502 @@
+"""End-to-end: `python app.py serve` in a subprocess, driven by Debian's Chromium through
+Playwright, by gradio_client through the API, and by plain HTTP against the file route.
+
+Each server gets a library the test generates and the tiny-clip preset, offline, on a free
+port of 127.0.0.1. Screenshots of each browser step go to the test's tmp_path and are copied
+to .screenshots/ at the repository root (ignored by git) for people to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.media import make_photo
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / ".screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 60_000  # one UI step on a busy 2-core machine
+# The folder indexed while the test watches: small photos with a large scan (a 16 MP PNG,
+# slow to decode: see make_scan) every 16 files, about 6 s of indexing on 2 cores: long
+# enough to see several progress updates (the display refreshes every second).
+SMALL, SCANS = 500, 30
+BIG = SMALL + SCANS
+API_NAMES = {
+    "search",
+    "item_detail",
+    "add_root",
+    "remove_root",
+    "start_indexing",
+    "stop_indexing",
+    "index_status",
+    "library_status",
+    "list_models",
+}
+CAPTION = re.compile(r"^image · (?P<score>-?\d\.\d{3}) · (?P<path>photos/.+)$")
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    port: int
+    base: Path
+    photos: Path  # the library folder (resolved)
+    files: list[Path]  # its photos (resolved), symlink excluded
+    outside: Path  # a photo outside the library, which a symlink inside points at
+    data: Path
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_scan(path: Path, side: int, block: int) -> Path:
+    """A side x side 1-bit PNG of black and white squares `block` pixels wide: a few kB on
+    disk but `side`**2 pixels to decode, like a large scanned page."""
+    import struct
+    import zlib
+
+    import numpy as np
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    light = np.packbits((np.arange(side) // block) % 2 == 0).tobytes()
+    dark = bytes(255 - b for b in light)
+    packer = zlib.compressobj(9)
+    rows = (b"\x00" + (light if (y // block) % 2 == 0 else dark) for y in range(side))
+    idat = b"".join(packer.compress(row) for row in rows) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def make_library(base: Path) -> tuple[Path, list[Path], Path]:
+    """Eight photos (four in 2023/), a symlink to a photo outside, a hidden text file."""
+    photos = base / "photos"
+    files = [
+        make_photo(photos / ("2023" if i >= 4 else "") / f"photo{i:02d}.jpg", 200 + i, quality=90)
+        for i in range(8)
+    ]
+    outside = make_photo(base / "outside.jpg", 299, quality=90)
+    os.symlink(outside, photos / "link-out.jpg")
+    (photos / ".secret.txt").write_text("not for the web\n")
+    return photos.resolve(), [f.resolve() for f in files], outside.resolve()
+
+
+@contextmanager
+def serve(base: Path) -> Iterator[Served]:
+    """`python app.py serve` on a free port with an empty data folder; stopped afterwards."""
+    photos, files, outside = make_library(base)
+    port, data, log = free_port(), base / "data", base / "server.log"
+    env = os.environ.copy()
+    env.pop("TROVE_DATA_DIR", None)
+    env.update(HF_HUB_OFFLINE="1", GRADIO_TEMP_DIR=str(base / "gradio"), PYTHONUNBUFFERED="1")
+    command = [sys.executable, "app.py", "serve", "--library", str(data), "--port", str(port)]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [*command, "--model", "tiny-clip"], cwd=REPO, env=env, stdout=out, stderr=out
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited ({proc.returncode}):\n{log.read_text()}")
+            try:
+                if httpx.get(url, timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not answer in 240 s:\n{log.read_text()}")
+            time.sleep(0.5)
+        yield Served(url, port, base, photos, files, outside, data, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+class Shots:
+    """Numbered full-page screenshots under tmp_path, copied to .screenshots/."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        SCREENSHOTS.mkdir(exist_ok=True)
+        for old in SCREENSHOTS.glob("*.png"):  # a previous run's, possibly other steps
+            old.unlink()
+        self.count = 0
+
+    def take(self, page, name: str) -> Path:
+        # Thumbnails load lazily: bring each into view so the full-page picture has them all.
+        page.evaluate(
+            """async () => {
+                for (const img of document.querySelectorAll('img')) img.loading = 'eager';
+                await Promise.all([...document.images].map(img => img.decode().catch(() => {})));
+            }"""
+        )
+        self.count += 1
+        path = self.folder / f"{self.count:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        shutil.copy(path, SCREENSHOTS / path.name)
+        return path
+
+
+def caption_of(thumb) -> re.Match:
+    text = thumb.locator(".caption-label").inner_text().strip()
+    match = CAPTION.match(text)
+    assert match, f"unexpected caption {text!r}"
+    return match
+
+
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason=f"Debian's chromium is not installed at {CHROMIUM} (.ci/run installs it)",
+)
+def test_search_in_a_real_browser(tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    big = tmp_path / "big"
+    for i in range(SMALL):
+        make_photo(big / f"b{i:04d}.png", 1000 + i, size=(96, 72))
+    for i in range(SCANS):
+        make_scan(big / f"b{16 * i + 8:04d}-scan.png", side=4000, block=100 + 20 * i)
+    big = big.resolve()
+    expect.set_options(timeout=WAIT_MS)
+    with serve(tmp_path) as served, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(WAIT_MS)
+            hosts: set[str] = set()
+            page.on("request", lambda r: hosts.add(urllib.parse.urlsplit(r.url).netloc))
+            shots = Shots(tmp_path / "screenshots")
+            query = page.locator("#query textarea")
+            status = page.locator("#search-status")
+            thumbs = page.locator("#results button.thumbnail-item")
+            progress = page.locator("#index-progress")
+            summary = page.locator("#library-summary")
+            page.goto(served.url)
+
+            # An empty library: the page says how to add a folder, and so does a search.
+            expect(status).to_contain_text("library is empty")
+            expect(page.locator("#header-status")).to_contain_text("tiny-clip: not loaded yet")
+            query.fill("a dog in the snow")
+            query.press("Enter")
+            expect(status).to_contain_text("library is empty")
+            expect(status).to_contain_text("Library tab")
+            shots.take(page, "empty-library")
+
+            # Library tab: a bad path is refused with a reason, the real one is added.
+            page.get_by_role("tab", name="Library").click()
+            expect(summary).to_contain_text("No library yet")
+            add_path = page.locator("#add-path textarea")
+            add_path.fill(str(served.base / "no-such-folder"))
+            page.locator("#add-btn").click()
+            expect(page.locator("#library-message")).to_contain_text("does not exist")
+            add_path.fill(str(served.photos))
+            page.locator("#add-btn").click()
+            expect(page.locator("#library-message")).to_contain_text("Added")
+            expect(page.locator("#roots")).to_contain_text(str(served.photos))
+
+            # Index from the page; the progress display follows it to the end.
+            page.locator("#start-btn").click()
+            expect(progress).to_contain_text("Done")
+            n = len(served.files) + 1  # and the symlink, which lies inside the folder
+            expect(progress).to_contain_text(f"{n} / {n} files (100%)")
+            expect(progress).to_contain_text("files/s")
+            expect(summary).to_contain_text(f"{n} image")
+            expect(page.locator("#start-btn")).to_be_enabled()
+            shots.take(page, "library-indexed")
+
+            # A text query fills the gallery, each result captioned with kind, score, path.
+            page.get_by_role("tab", name="Search").click()
+            query.fill('"a red car" + beach - people')
+            page.locator("#search-btn").click()
+            expect(thumbs).to_have_count(n)
+            expect(status).to_contain_text(f"{n} results")
+            scores = [float(caption_of(thumbs.nth(i))["score"]) for i in range(n)]
+            assert scores == sorted(scores, reverse=True)
+            shots.take(page, "text-query")
+
+            # Filters: only the 2023 folder, newest first.
+            page.locator("#filters").get_by_text("Filters and sort").click()
+            folder_filter = page.locator("#folder-filter textarea")
+            folder_filter.fill(str(served.photos / "2023"))
+            page.locator("#sort").get_by_label("date", exact=True).check()
+            page.locator("#search-btn").click()
+            expect(thumbs).to_have_count(4)
+            expect(status).to_contain_text("4 results, newest first")
+            for i in range(4):
+                assert caption_of(thumbs.nth(i))["path"].startswith("photos/2023/")
+            shots.take(page, "filters")
+            folder_filter.fill("")
+            page.locator("#sort").get_by_label("relevance", exact=True).check()
+
+            # An uploaded image finds its own file first (identical image: score 1.000).
+            page.locator("#clear-btn").click()
+            expect(thumbs).to_have_count(0)
+            target = served.files[5]
+            page.locator("#image-query input[type=file]").set_input_files(str(target))
+            first = thumbs.first
+            rel_target = target.relative_to(served.photos.parent).as_posix()
+            expect(first.locator(".caption-label")).to_have_text(
+                re.compile(rf"· 1\.000 · {re.escape(rel_target)}$")
+            )
+            shots.take(page, "image-query")
+
+            # Selecting another result opens its detail panel: image, metadata, original.
+            second = thumbs.nth(1)
+            chosen = served.photos.parent / caption_of(second)["path"]
+            second.click()
+            detail = page.locator("#detail")
+            expect(detail).to_be_visible()
+            meta = page.locator("#detail-meta")
+            expect(meta).to_contain_text(str(chosen))
+            expect(meta).to_contain_text("320 × 240")
+            expect(meta).to_contain_text("Modified")
+            picture = page.locator("#detail-image img")
+            expect(picture).to_be_visible()
+            page.wait_for_function(
+                "() => document.querySelector('#detail-image img')?.naturalWidth > 0"
+            )
+            original = meta.locator("a", has_text="Open the original").get_attribute("href")
+            assert page.request.get(urllib.parse.urljoin(served.url, original)).body() == (
+                chosen.read_bytes()
+            )
+            shots.take(page, "detail")
+
+            # Find similar: the selected item becomes the query, and comes first.
+            page.locator("#find-similar").click()
+            expect(page.locator("#similar-to textarea")).to_have_value(str(chosen))
+            rel_chosen = chosen.relative_to(served.photos.parent).as_posix()
+            expect(first.locator(".caption-label")).to_have_text(
+                re.compile(rf"· 1\.000 · {re.escape(rel_chosen)}$")
+            )
+            expect(query).to_have_value("")
+            shots.take(page, "find-similar")
+
+            # A bigger folder takes long enough to watch: done/total, speed, ETA, the file.
+            page.get_by_role("tab", name="Library").click()
+            add_path.fill(str(big))
+            page.locator("#add-btn").click()
+            expect(page.locator("#library-message")).to_contain_text("Added")
+            page.locator("#start-btn").click()
+            expect(progress).to_contain_text("Now: ")
+            expect(progress).to_contain_text(re.compile(rf"\d+ / {BIG} files \(\d+%\)"))
+            expect(progress).to_contain_text(re.compile(r"[\d.]+ files/s"))
+            expect(progress).to_contain_text(re.compile(r"about .+ left"))
+            expect(page.locator("#stop-btn")).to_be_enabled()
+            expect(page.locator("#start-btn")).to_be_disabled()
+            shots.take(page, "indexing-progress")
+
+            # A reload finds the run (still going, or finished meanwhile), kept on the server.
+            page.reload()
+            page.get_by_role("tab", name="Library").click()
+            expect(progress).to_contain_text(re.compile(rf"(Indexing|Done)[\s\S]* / {BIG} files"))
+            shots.take(page, "reload-during-indexing")
+            expect(progress).to_contain_text(f"{BIG} / {BIG} files (100%)")
+            expect(progress).to_contain_text("Done")
+            expect(summary).to_contain_text(f"{n + BIG} image")
+            expect(page.locator("#roots")).to_contain_text(str(served.photos))
+            shots.take(page, "after-reload")
+
+            # Paging: a page of results, then more.
+            page.get_by_role("tab", name="Search").click()
+            page.locator("#clear-btn").click()
+            query.fill("a small green square")
+            query.press("Enter")
+            expect(thumbs).to_have_count(24)
+            page.locator("#more-btn").click()
+            expect(thumbs).to_have_count(48)
+            expect(status).to_contain_text("Results 25-48")
+            shots.take(page, "more-results")
+
+            page.get_by_role("tab", name="Models").click()
+            expect(page.locator("#models-table")).to_contain_text("tiny-clip")
+            expect(page.locator("#bridge-note")).to_contain_text("CLAP")
+            shots.take(page, "models")
+
+            assert hosts == {f"127.0.0.1:{served.port}"}, "the page fetched from elsewhere"
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory) -> Iterator[Served]:
+    """A server whose library was added and indexed through the API."""
+    from gradio_client import Client
+
+    with serve(tmp_path_factory.mktemp("api")) as served:
+        client = Client(served.url, verbose=False)
+        client.predict(str(served.photos), api_name="/add_root")
+        client.predict(api_name="/start_indexing")
+        deadline = time.monotonic() + 120
+        while client.predict(api_name="/index_status")["running"]:
+            assert time.monotonic() < deadline, "indexing did not finish in 120 s"
+            time.sleep(0.3)
+        yield served
+
+
+def test_api_endpoints(indexed: Served) -> None:
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    client = Client(indexed.url, verbose=False)
+    api = client.view_api(return_format="dict", print_info=False)
+    assert set(api["named_endpoints"]) == {f"/{name}" for name in API_NAMES}
+    assert not api["unnamed_endpoints"]
+    search_params = [p["parameter_name"] for p in api["named_endpoints"]["/search"]["parameters"]]
+    assert search_params == [
+        "query", "image", "similar_to", "kinds", "folder", "after", "before", "min_score",
+        "sort", "k", "offset",
+    ]  # fmt: skip
+
+    n = len(indexed.files) + 1
+    status = client.predict(api_name="/index_status")
+    assert (status["state"], status["done"], status["total"]) == ("done", n, n)
+    library = client.predict(api_name="/library_status")
+    assert library["counts"] == {"image": n}
+    assert library["model"] == "tiny-clip"
+    assert [r["folder"] for r in library["roots"]] == [str(indexed.photos)]
+
+    first = client.predict(query="a beach", k=4, api_name="/search")
+    assert len(first["results"]) == 4 and first["has_more"] is True
+    assert set(first["results"][0]) >= {"file", "kind", "score", "modified", "url"}
+    rest = client.predict(query="a beach", k=10, offset=4, api_name="/search")
+    assert rest["has_more"] is False
+    paths = [r["file"] for r in first["results"] + rest["results"]]
+    assert len(paths) == n and len(set(paths)) == n
+
+    target = indexed.files[3]
+    by_image = client.predict(image=handle_file(str(target)), k=3, api_name="/search")
+    assert by_image["results"][0]["file"] == str(target)
+    assert by_image["results"][0]["score"] > 0.999
+    similar = client.predict(similar_to=str(indexed.files[6]), k=3, api_name="/search")
+    assert similar["results"][0]["file"] == str(indexed.files[6])
+    in_2023 = client.predict(query="x", folder=str(indexed.photos / "2023"), api_name="/search")
+    assert sorted(r["file"] for r in in_2023["results"]) == sorted(map(str, indexed.files[4:]))
+    by_date = client.predict(query="x", sort="date", kinds=["image"], api_name="/search")
+    dates = [r["modified"] for r in by_date["results"]]
+    assert dates == sorted(dates, reverse=True)
+
+    detail = client.predict(str(indexed.files[0]), api_name="/item_detail")
+    assert (detail["file"], detail["width"], detail["height"]) == (
+        str(indexed.files[0]),
+        320,
+        240,
+    )
+    assert detail["size"] == indexed.files[0].stat().st_size
+
+    models = {m["name"]: m for m in client.predict(api_name="/list_models")}
+    assert models["tiny-clip"]["in_use"] and models["tiny-clip"]["weights_here"]
+
+    with pytest.raises(AppError, match="does not exist"):
+        client.predict(str(indexed.base / "nope"), api_name="/add_root")
+    with pytest.raises(AppError, match="YYYY-MM-DD"):
+        client.predict(query="x", after="yesterday", api_name="/search")
+    with pytest.raises(AppError, match="not a file of this library"):
+        client.predict(str(indexed.outside), api_name="/item_detail")
+    # A client naming a server path as its query image, instead of uploading one, is
+    # refused (by Gradio's upload check, and by Trove's own after it).
+    stream = _search_with_a_file_never_uploaded(indexed, str(target))
+    assert "event: error" in stream and "results" not in stream
+
+    # A second folder: added, indexed, then removed again.
+    more = indexed.base / "more"
+    make_photo(more / "extra.jpg", 777, quality=90)
+    added = client.predict(str(more), ["*.jpg"], [], api_name="/add_root")
+    assert "Added" in added["message"]
+    assert client.predict(api_name="/start_indexing")["running"] is True
+    deadline = time.monotonic() + 120
+    while (status := client.predict(api_name="/index_status"))["running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    assert (status["state"], status["total"]) == ("done", 1)
+    assert client.predict(api_name="/library_status")["counts"] == {"image": n + 1}
+    removed = client.predict(str(more.resolve()), api_name="/remove_root")
+    assert "1 files left the library" in removed["message"]
+    assert removed["counts"] == {"image": n}
+    assert client.predict(api_name="/stop_indexing")["running"] is False
+
+
+def _search_with_a_file_never_uploaded(served: Served, path: str) -> str:
+    """Call /search over plain HTTP with a FileData naming a server path that was never
+    uploaded, as a hostile client would (gradio_client always uploads); returns the
+    event stream."""
+    image = {"path": path, "meta": {"_type": "gradio.FileData"}}
+    payload = {"data": ["", image, "", None, "", "", "", None, "relevance", 24, 0]}
+    call = httpx.post(f"{served.url}gradio_api/call/search", json=payload, timeout=30)
+    call.raise_for_status()
+    event = call.json()["event_id"]
+    return httpx.get(f"{served.url}gradio_api/call/search/{event}", timeout=60).text
+
+
+def test_file_route_serves_library_files_and_refuses_the_rest(indexed: Served) -> None:
+    def get(path: str) -> httpx.Response:
+        return httpx.get(f"{indexed.url}gradio_api/file={path}", timeout=30)
+
+    library_file = indexed.files[2]
+    served = get(str(library_file))
+    assert served.status_code == 200
+    assert served.content == library_file.read_bytes()
+    # What the gallery shows: a thumbnail from the cache.
+    thumbs = sorted((indexed.data / "thumbnails").rglob("*.jpg"))
+    assert thumbs, "the searches above made no thumbnails"
+    assert get(str(thumbs[0])).status_code == 200
+
+    photos = indexed.photos
+    refused = {
+        "parent folder": f"{photos}/../outside.jpg",
+        "parent, encoded": f"{photos}/%2e%2e/outside.jpg",
+        "deeper parent": f"{photos}/2023/../../outside.jpg",
+        "absolute outside": str(indexed.outside),
+        "symlink pointing out": str(photos / "link-out.jpg"),
+        "hidden file inside": str(photos / ".secret.txt"),
+        "catalog": str(indexed.data / "catalog.sqlite3"),
+        "system file": "/etc/passwd",
+        "a URL": "https://example.com/x.jpg",
+    }
+    for what, path in refused.items():
+        response = get(path)
+        assert response.status_code == 403, f"{what}: {path} -> {response.status_code}"
+        assert b"not for the web" not in response.content
+    legacy = httpx.get(f"{indexed.url}gradio_api/file/{indexed.outside}", timeout=30)
+    assert legacy.status_code in (403, 404)
