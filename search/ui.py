@@ -364,12 +364,24 @@ class TroveUI:
         name = (library.clip_model if library else None) or self.model or DEFAULT_CLIP_MODEL
         with self._lock:
             state, error = self._model_state, self._model_error
-        if error:
-            return f"Model {name}: no weights on this machine (see Models)."
+        if error or not self._weights_here(name):
+            return (
+                f"Model {name}: no weights on this machine, so searching needs them first: run "
+                f"`python app.py models download {name}` where there is network (the Models "
+                f"tab says how to bring them here). Without weights, the Library tab can index "
+                f"with tiny-clip for a trial."
+            )
         run = self.jobs.status()
         if state == NOT_LOADED and run.model == name and run.done:
             state = "loaded"  # the index run in this process loaded it
         return f"Model {name}: {state}."
+
+    def _weights_here(self, name: str) -> bool:
+        try:
+            resolve_weights(get_preset(name), self.model_path, allow_download=False)
+        except TroveError:
+            return False
+        return True
 
     def warm_up(self) -> threading.Thread | None:
         """Load the library's model in the background, so the first search is quick. Does

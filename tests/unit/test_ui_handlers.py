@@ -124,6 +124,9 @@ def test_no_weights_says_how_to_get_them_and_offers_tiny_clip(
     tmp_path, photo_library, no_hf_weights
 ):
     ui = TroveUI(tmp_path / "data")
+    # The page says so before anything is tried, with the command that fixes it.
+    assert "no weights on this machine" in ui.model_status()
+    assert "models download clip-vit-b-32" in ui.model_status()
     ui.add_root(str(photo_library))
     with pytest.raises(WeightsNotFoundError) as caught:
         ui.start_indexing()  # a new library: the default model, clip-vit-b-32
