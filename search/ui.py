@@ -4,20 +4,13 @@ text -> image, image -> image, and both at once).
 `TroveUI` holds the handlers as plain methods (testable without a browser): it knows the
 library, the search engine and the background index jobs, never FAISS or SQLite. `build_app`
 lays them out as Search, Library and Models tabs and registers every operation as a named
-API endpoint; `serve` launches it with the media rules below.
+API endpoint; `serve` launches it with the media rules of search/media.py.
 
-Media: the browser is only ever handed thumbnails and previews from the thumbnail cache
-(`DATA_DIR/thumbnails`), and originals of library files through "open the original". Every
-request to Gradio's file route (`/gradio_api/file=PATH`) passes `MediaPolicy` first: the
-thumbnail cache, Gradio's own upload folder, or a file the catalog lists that really lies
-inside a library folder (so `../`, other absolute paths, hidden or non-media files in a
-library folder, and symlinks pointing outside are refused); Gradio's `allowed_paths` and
-`blocked_paths` say the same a second time.
+Media (thumbnails, and which files the server hands out) are in search/media.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -31,12 +24,8 @@ from typing import Any
 
 import gradio as gr
 from gradio import FileData
-from PIL import Image
 from starlette.middleware import Middleware
-from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from indexers.image import load_image
 from search.catalog import Item
 from search.engine import SearchEngine, SearchResult
 from search.errors import (
@@ -48,6 +37,7 @@ from search.errors import (
 from search.filters import KINDS, SORTS, SearchFilters, parse_date
 from search.jobs import DONE, FAILED, IDLE, STOPPED, STOPPING, IndexJobs, JobStatus
 from search.library import Library, catalog_path
+from search.media import MediaGuard, MediaPolicy, Thumbnails, media_rules
 from search.models import get_preset, list_presets
 from search.models.registry import DEFAULT_CLIP_MODEL
 from search.models.weights import resolve_weights
@@ -56,13 +46,11 @@ from search.query import Query, parse_query
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 24
-THUMB_SIZE = 384
 PREVIEW_SIZE = 1600
 # While an index run commits batches, the catalog moves on every few seconds; reloading the
 # index from it on every search would redo that work each time, so it is refreshed at most
 # this often then (new files show up within that delay).
 REFRESH_WHILE_INDEXING_S = 10.0
-FILE_ROUTES = ("/gradio_api/file=", "/gradio_api/file/")
 NOT_LOADED = "not loaded yet (it loads on the first search)"
 
 QUERY_HINT = (
@@ -157,39 +145,6 @@ class ItemDetail:
         out["modified"] = _iso(self.modified)
         out["indexed"] = _iso(self.indexed) if self.indexed else None
         out["original_url"] = file_url(self.path)
-        return out
-
-
-class Thumbnails:
-    """Downscaled JPEG copies of library images, made on first view, kept in a folder.
-
-    Keyed by path, size, modification time and box size, so a changed file gets a new one.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def get(self, path: str, box: int = THUMB_SIZE) -> Path:
-        st = os.stat(path)
-        key = hashlib.blake2b(
-            f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{box}".encode(), digest_size=16
-        ).hexdigest()
-        out = self.folder / key[:2] / f"{key}.jpg"
-        if not out.exists():
-            image, _, _ = load_image(path, min_side=box)
-            image.thumbnail((box, box), Image.Resampling.LANCZOS)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            image.save(tmp, "JPEG", quality=85)
-            os.replace(tmp, out)
-        return out
-
-    def missing(self) -> Path:
-        """A grey square standing in for a file that cannot be shown."""
-        out = self.folder / "missing.png"
-        if not out.exists():
-            out.parent.mkdir(parents=True, exist_ok=True)
-            Image.new("RGB", (THUMB_SIZE, THUMB_SIZE), (200, 200, 200)).save(out)
         return out
 
 
@@ -736,53 +691,6 @@ def result_dict(result: SearchResult) -> dict:
     out["file"] = out.pop("path")
     out["url"] = file_url(result.path)
     return out
-
-
-# -- media rules ----------------------------------------------------------------------------
-
-
-class MediaPolicy:
-    """Which paths Gradio's file route may serve: see the module docstring."""
-
-    def __init__(self, ui: TroveUI) -> None:
-        self.ui = ui
-        self.thumbs = ui.thumbs.folder
-
-    def allows(self, target: str) -> bool:
-        from gradio.utils import get_upload_folder
-
-        if "://" in target or target.startswith(("http:", "https:", "data:")):
-            return False  # Gradio would fetch a URL for the caller: not our media
-        path = Path(os.path.abspath(target))
-        real = path.resolve()
-        for folder in (self.thumbs, Path(get_upload_folder())):
-            if real.is_relative_to(folder.resolve()):
-                return True
-        library = self.ui.library()
-        if library is None:
-            return False
-        item = library.catalog.item_by_path(str(path))
-        if item is None or item.error is not None:
-            return False
-        return any(real.is_relative_to(Path(r).resolve()) for r in self.ui.roots())
-
-
-class MediaGuard:
-    """ASGI middleware: requests to Gradio's file route pass `MediaPolicy` or get a 403."""
-
-    def __init__(self, app: ASGIApp, policy: MediaPolicy) -> None:
-        self.app = app
-        self.policy = policy
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            for prefix in FILE_ROUTES:
-                if path.startswith(prefix) and not self.policy.allows(path[len(prefix) :]):
-                    response = PlainTextResponse("Not a file of this library.", status_code=403)
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
 
 
 # -- the app --------------------------------------------------------------------------------
@@ -1375,24 +1283,6 @@ def _file_path(image: Any) -> str | None:
     if isinstance(image, FileData):
         return image.path
     raise QueryError("image must be a file (gradio_client.handle_file(path)).")
-
-
-def media_rules(ui: TroveUI) -> tuple[list[str], list[str]]:
-    """Gradio's allowed_paths (thumbnail cache and library folders) and blocked_paths
-    (Trove's own catalog, indexes and lock files)."""
-    data = ui.data_dir
-    blocked = [
-        str(data / name)
-        for name in (
-            "catalog.sqlite3",
-            "catalog.sqlite3-wal",
-            "catalog.sqlite3-shm",
-            "indexes",
-            "indexer.lock",
-            "indexer.owner",
-        )
-    ]
-    return [str(ui.thumbs.folder), *ui.roots()], blocked
 
 
 def serve(

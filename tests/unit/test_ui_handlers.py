@@ -22,8 +22,8 @@ from search.errors import (
 from search.filters import SearchFilters
 from search.jobs import DONE, FAILED, STOPPED, IndexJobs, JobStatus
 from search.library import CLIP_MODEL_KEY
+from search.media import MediaPolicy
 from search.ui import (
-    MediaPolicy,
     SearchRequest,
     TroveUI,
     build_app,
