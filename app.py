@@ -116,7 +116,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Items:    {items}")
     print(
         f"Index:    {status['index_vectors']} vectors; "
-        f"{status['size_on_disk_bytes'] / 1e6:.1f} MB on disk in all"
+        f"{status['size_on_disk_bytes'] / 1e6:.1f} MB of catalog and indexes on disk"
     )
     print(f"Failed:   {len(status['failed'])}")
     for f in status["failed"]:

@@ -107,6 +107,18 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
+def single_query_p50_ms(store: VectorStore, queries: np.ndarray) -> float:
+    """Median latency of one query at a time, as a search box sends them (after a warm-up)."""
+    for q in queries[:5]:
+        store.search(q, K)
+    times = []
+    for q in queries:
+        start = time.perf_counter()
+        store.search(q, K)
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
+
+
 def exact_top_k(data: np.ndarray, queries: np.ndarray, k: int = K) -> np.ndarray:
     """Exact top-k ids by inner product, numpy brute force in chunks (independent of faiss)."""
     best_s = np.full((len(queries), 0), -np.inf, dtype=np.float32)
@@ -150,14 +162,7 @@ def measure(
         builds.append(time.perf_counter() - started)
         if rep == 0:  # deterministic given the build: serialize once (a copy of the index)
             sizes.append(faiss.serialize_index(store.index).nbytes / n)
-        for q in near[:5]:
-            store.search(q, K)
-        times = []
-        for q in near:
-            t = time.perf_counter()
-            store.search(q, K)
-            times.append(time.perf_counter() - t)
-        p50s.append(1e3 * float(np.median(times)))
+        p50s.append(single_query_p50_ms(store, near))
         for name, (q, truth) in queries.items():
             _, found = store.index.search(q, K)  # the same results as one by one, batched
             recalls[name].append(_recall(found, truth))
@@ -246,16 +251,7 @@ def flat_sweep(
     out = {}
     for n in sorted(sizes):
         store = VectorStore.build("bench", dim, np.arange(n), data[:n], IndexChoice(FLAT))
-        for q in query_vectors[:5]:
-            store.search(q, K)
-        p50s = []
-        for _ in range(repeats):
-            times = []
-            for q in query_vectors:
-                t = time.perf_counter()
-                store.search(q, K)
-                times.append(time.perf_counter() - t)
-            p50s.append(1e3 * float(np.median(times)))
+        p50s = [single_query_p50_ms(store, query_vectors) for _ in range(repeats)]
         out[n] = spread(p50s)
     return {"dim": dim, "flat_p50_ms": out}
 

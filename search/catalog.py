@@ -240,9 +240,6 @@ class Catalog:
         )
         return [Item(*row) for row in rows]
 
-    def item(self, item_id: int) -> Item:
-        return Item(*self._query(f"SELECT {ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,))[0])
-
     def item_by_path(self, path: str) -> Item | None:
         rows = self._query(f"SELECT {ITEM_COLUMNS} FROM items WHERE path = ?", (path,))
         return Item(*rows[0]) if rows else None
@@ -435,14 +432,6 @@ class Catalog:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dim)
         return np.asarray(ids, dtype=np.int64), matrix
-
-    def segment_vectors(self, item_id: int, model: str) -> np.ndarray:
-        rows = self._query(
-            "SELECT v.vector FROM vectors v JOIN segments s ON s.id = v.segment_id "
-            "WHERE s.item_id = ? AND v.model = ? ORDER BY s.id",
-            (item_id, model),
-        )
-        return np.stack([np.frombuffer(r[0], dtype=np.float32) for r in rows])
 
     def resolve_segments(self, segment_ids: Sequence[int]) -> dict[int, tuple[Item, Segment]]:
         if not segment_ids:

@@ -74,7 +74,13 @@ class Library:
         )
 
     def size_on_disk(self) -> int:
-        return sum(p.stat().st_size for p in self.data_dir.rglob("*") if p.is_file())
+        """Bytes of the catalog and the indexes; the UI's thumbnail cache is not counted."""
+        thumbnails = self.data_dir / "thumbnails"
+        return sum(
+            p.stat().st_size
+            for p in self.data_dir.rglob("*")
+            if p.is_file() and not p.is_relative_to(thumbnails)
+        )
 
     @contextmanager
     def writer(self) -> Iterator[None]:

@@ -34,10 +34,6 @@ class Term:
 class Query:
     terms: tuple[Term, ...]
 
-    @property
-    def text(self) -> str:
-        return " ".join(t.value for t in self.terms if t.kind == "text")
-
 
 def parse_query(text: str, images: tuple[str, ...] = ()) -> Query:
     """Parse the query language; `images` (from --image) are added as positive terms."""

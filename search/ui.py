@@ -234,7 +234,7 @@ class TroveUI:
             for r in library.catalog.roots()
         ]
         out["counts"] = library.catalog.counts()
-        out["size_on_disk_bytes"] = _index_bytes(library)
+        out["size_on_disk_bytes"] = library.size_on_disk()
         out["failed"] = [{"file": p, "reason": r} for p, r in library.catalog.failures()]
         return out
 
@@ -526,19 +526,6 @@ def _uploaded(path: str) -> str:
     if not real.is_relative_to(Path(get_upload_folder()).resolve()) or not real.is_file():
         raise QueryError("The query image must be uploaded (drop or paste it into the image box).")
     return str(real)
-
-
-def _index_bytes(library: Library) -> int:
-    """Bytes of the catalog and the indexes (the thumbnail cache is not the index)."""
-    total = 0
-    for path in library.data_dir.iterdir():
-        if path.name == "thumbnails":
-            continue
-        if path.is_file():
-            total += path.stat().st_size
-        elif path.is_dir():
-            total += sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return total
 
 
 def parse_patterns(text: str | list[str] | None) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.contract import API_NAMES
 from tests.media import make_photo
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -46,17 +47,6 @@ WAIT_MS = 60_000  # one UI step on a busy 2-core machine
 # enough to see several progress updates (the display refreshes every second).
 SMALL, SCANS = 500, 30
 BIG = SMALL + SCANS
-API_NAMES = {
-    "search",
-    "item_detail",
-    "add_root",
-    "remove_root",
-    "start_indexing",
-    "stop_indexing",
-    "index_status",
-    "library_status",
-    "list_models",
-}
 CAPTION = re.compile(r"^image · (?P<score>-?\d\.\d{3}) · (?P<path>photos/.+)$")
 
 

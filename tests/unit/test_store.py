@@ -56,10 +56,9 @@ def test_save_load_roundtrip_with_sidecar(tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
 
 
-@pytest.fixture
-def catalog_with_vectors(tmp_path):
-    catalog = Catalog(tmp_path / "c.sqlite3")
-    vectors = unit_rows(30, 8, 6)
+def catalog_of(path, vectors: np.ndarray) -> Catalog:
+    """A catalog at `path` holding one image item per row of `vectors`, for model "m"."""
+    catalog = Catalog(path)
     catalog.save_encoded(
         [
             EncodedItem(f"/l/{i}.jpg", "image", 1, 1, f"fp{i}", 1, 1, [(None, None, None)], v[None])
@@ -68,6 +67,11 @@ def catalog_with_vectors(tmp_path):
         "m",
     )
     return catalog
+
+
+@pytest.fixture
+def catalog_with_vectors(tmp_path):
+    return catalog_of(tmp_path / "c.sqlite3", unit_rows(30, 8, 6))
 
 
 @pytest.mark.parametrize(
@@ -246,16 +250,7 @@ def test_old_sidecar_without_nprobe_still_loads(tmp_path):
 
 @pytest.fixture
 def catalog_1500(tmp_path):
-    catalog = Catalog(tmp_path / "c.sqlite3")
-    vectors = clustered_rows(1500, 8, 6)
-    catalog.save_encoded(
-        [
-            EncodedItem(f"/l/{i}.jpg", "image", 1, 1, f"fp{i}", 1, 1, [(None, None, None)], v[None])
-            for i, v in enumerate(vectors)
-        ],
-        "m",
-    )
-    return catalog
+    return catalog_of(tmp_path / "c.sqlite3", clustered_rows(1500, 8, 6))
 
 
 def test_open_store_rebuilds_when_the_chosen_type_changes(

@@ -33,6 +33,7 @@ from search.ui import (
     render_library,
     render_progress,
 )
+from tests.contract import API_NAMES
 from tests.media import make_photo
 
 # The conftest photo library (its hidden folder and text file are not indexed).
@@ -44,17 +45,6 @@ PHOTOS = (
     "2023/summer/lake.webp",
     "2023/summer/dog.jpg",
 )
-API_NAMES = {
-    "search",
-    "item_detail",
-    "add_root",
-    "remove_root",
-    "start_indexing",
-    "stop_indexing",
-    "index_status",
-    "library_status",
-    "list_models",
-}
 
 
 @pytest.fixture
