@@ -109,6 +109,10 @@ class ClipEncoder:
                 device=self.device,
             )
         model.eval()
+        if self.spec.adapter:
+            from search.finetune.adapters import apply_adapter
+
+            apply_adapter(model, self.spec)
         if self.spec.reparameterize:
             from timm.utils import reparameterize_model
 
@@ -117,6 +121,15 @@ class ClipEncoder:
         # slower here); outputs are normalised in fp32.
         model = model.to(self.dtype)
         return model, open_clip.get_tokenizer(self.spec.architecture)
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The loaded open_clip model (fine-tuning trains parts of it)."""
+        return self.load()._model
+
+    @property
+    def tokenizer(self):
+        return self.load()._tokenizer
 
     @torch.inference_mode()
     def encode_image_tensors(self, batch: torch.Tensor) -> np.ndarray:

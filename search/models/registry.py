@@ -45,6 +45,9 @@ class ModelSpec:
     reparameterize: bool = False
     seed: int | None = None
     size_mb: int = 0
+    # A fine-tuned preset (search.finetune): built-in `base` plus this adapter file.
+    base: str | None = None
+    adapter: str | None = None
 
     @property
     def is_tiny(self) -> bool:
@@ -122,12 +125,18 @@ DEFAULT_CLIP_MODEL = "clip-vit-b-32"
 
 
 def list_presets() -> list[ModelSpec]:
-    return list(PRESETS.values())
+    from search.finetune.presets import user_presets  # fine-tuned ones live in the data folder
+
+    return [*PRESETS.values(), *user_presets()]
 
 
 def get_preset(name: str) -> ModelSpec:
-    try:
+    if name in PRESETS:
         return PRESETS[name]
-    except KeyError:
-        known = ", ".join(PRESETS)
-        raise UnknownModelError(f"Unknown model {name!r}. Known presets: {known}.") from None
+    from search.finetune.presets import find_user_preset
+
+    spec = find_user_preset(name)
+    if spec is not None:
+        return spec
+    known = ", ".join(s.name for s in list_presets())
+    raise UnknownModelError(f"Unknown model {name!r}. Known presets: {known}.")
