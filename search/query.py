@@ -89,8 +89,17 @@ def parse_query(text: str, images: tuple[str, ...] = ()) -> Query:
     return Query(tuple(terms))
 
 
+# Larger weights drown every other term anyway; past it a typo ("2023:beach") is likelier.
+MAX_WEIGHT = 1000.0
+
+
 def _weight(prefix: str | None) -> float:
-    return float(prefix[:-1]) if prefix else 1.0
+    if not prefix:
+        return 1.0
+    weight = float(prefix[:-1])
+    if not weight <= MAX_WEIGHT:
+        raise QueryError(f"Weight {prefix[:-1]} is too large: use weights up to {MAX_WEIGHT:g}.")
+    return weight
 
 
 def _looks_like_image(token: str) -> bool:
@@ -98,8 +107,13 @@ def _looks_like_image(token: str) -> bool:
 
 
 def _image_path(token: str) -> str:
-    path = Path(token).expanduser()
-    if not path.is_file():
+    try:
+        path = Path(token).expanduser()
+        exists = path.is_file()
+    except (OSError, RuntimeError, ValueError):
+        # ~user of no such user, a name too long for the file system, a NUL byte.
+        exists = False
+    if not exists:
         raise QueryError(
             f"Image {token} does not exist. Give the path of an image file, or put the words "
             f'in quotes to search for them as text: "{token}".'

@@ -25,6 +25,7 @@ import faiss
 import numpy as np
 
 from search.catalog import Catalog
+from search.testhooks import pause_point
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,7 @@ class VectorStore:
             self.model, self.dim, len(self), generation, self.choice.factory, self.choice.nprobe
         )
         _atomic_write(path, faiss.serialize_index(self.index).tobytes())
+        pause_point("store.save.between-index-and-sidecar")
         _atomic_write(sidecar_path(path), json.dumps(asdict(info), indent=2).encode())
         return info
 
@@ -322,6 +324,7 @@ def open_store(
 
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_temporaries(path)
     # Unique per process and thread: a UI process may save from its indexer thread while a
     # search thread rebuilds the same index.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -329,9 +332,28 @@ def _atomic_write(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+    pause_point("store.write.before-rename")
     os.replace(tmp, path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _remove_abandoned_temporaries(path: Path) -> None:
+    """Delete temporary files a killed writer left for `path` (their pid no longer runs)."""
+    for tmp in path.parent.glob(f".{path.name}.*.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

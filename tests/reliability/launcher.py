@@ -1,0 +1,94 @@
+"""Starts `app.py` commands as forked children of one process that imported Trove once.
+
+Importing torch and open_clip takes ~8 s on the 2-core test machine; a kill test that runs
+the CLI two dozen times would spend most of its minutes importing. The launcher imports
+them once, then forks: each child is a real, separate `app.py` process (its own pid, its
+own catalog connection and lock), started in milliseconds, that the test can SIGKILL.
+
+Protocol, one JSON object per line: {"run": argv, "env": {...}, "log": path} -> {"pid": n};
+{"wait": pid} -> {"status": exit status, or -signal}.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+
+
+def main() -> None:
+    import app  # noqa: F401  (the imports are the point)
+    import indexers.pipeline  # noqa: F401
+    import search.engine  # noqa: F401
+    import search.models  # noqa: F401
+
+    with contextlib.suppress(ImportError):
+        import open_clip  # noqa: F401
+    for line in sys.stdin:
+        request = json.loads(line)
+        if "run" in request:
+            reply = {"pid": _start(request["run"], request.get("env", {}), request["log"])}
+        else:
+            _, status = os.waitpid(request["wait"], 0)
+            reply = {"status": os.waitstatus_to_exitcode(status)}
+        print(json.dumps(reply), flush=True)
+
+
+def _start(argv: list[str], env: dict[str, str], log: str) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        os.environ.update(env)
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(0)
+        sys.stdout = os.fdopen(1, "w", buffering=1)
+        sys.stderr = os.fdopen(2, "w", buffering=1)
+        if "sqlite." in env.get("TROVE_TEST_PAUSE_AT", ""):
+            _pause_around_sqlite_commits()
+        import app
+
+        code = app.main(argv)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    except SystemExit as exc:
+        os._exit(exc.code if isinstance(exc.code, int) else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(70)
+
+
+def _pause_around_sqlite_commits() -> None:
+    """Pause points `sqlite.before-commit` and `sqlite.after-commit` around every COMMIT of
+    every SQLite connection the run opens, whatever module opens it."""
+    import functools
+    import sqlite3
+
+    from search.testhooks import pause_point
+
+    class PausingConnection(sqlite3.Connection):
+        def execute(self, sql, *args):
+            if sql.strip().upper() not in ("COMMIT", "END", "END TRANSACTION"):
+                return super().execute(sql, *args)
+            pause_point("sqlite.before-commit")
+            cursor = super().execute(sql, *args)
+            pause_point("sqlite.after-commit")
+            return cursor
+
+        def commit(self):
+            pause_point("sqlite.before-commit")
+            super().commit()
+            pause_point("sqlite.after-commit")
+
+    sqlite3.connect = functools.partial(sqlite3.connect, factory=PausingConnection)
+
+
+if __name__ == "__main__":
+    main()
