@@ -24,10 +24,9 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 
 def cmd_index(args: argparse.Namespace) -> int:
     from indexers.pipeline import DEFAULT_BATCH_SIZE, Indexer, check_roots
+    from indexers.segments import SegmentSettings
     from search.catalog import Root
     from search.library import catalog_path
-    from search.models import load_encoder
-    from search.models.registry import DEFAULT_CLIP_MODEL
 
     # Everything that can fail is checked before the data folder is created or changed.
     data_dir = args.data_dir or _default_data_dir()
@@ -44,15 +43,40 @@ def cmd_index(args: argparse.Namespace) -> int:
             "Nothing to index yet: give a folder, e.g. `python app.py index ~/Pictures`."
         )
     check_roots(roots)
-    model = args.model or (existing and existing.clip_model) or DEFAULT_CLIP_MODEL
-    encoder = load_encoder(model, args.model_path)
-    encoder.resolve()
+    encoders = _encoders(args, existing)
+    encoders.clip.resolve()
     library = existing or _library(args, create=True)
     batch_size = args.batch_size or DEFAULT_BATCH_SIZE
-    indexer = Indexer(library, encoder, batch_size=batch_size, progress=not args.quiet)
+    settings = SegmentSettings(ocr=args.ocr, frame_rate=args.frame_rate)
+    if args.ocr:
+        from indexers.ocr import ocr_unavailable_reason
+
+        problem = ocr_unavailable_reason()
+        if problem:
+            raise TroveError(problem)
+    indexer = Indexer(
+        library, encoders, batch_size=batch_size, progress=not args.quiet, settings=settings
+    )
     summary = indexer.run(roots)
     print(summary.report())
     return 130 if summary.interrupted else 0
+
+
+def _encoders(args: argparse.Namespace, library):
+    """The models asked for on the command line, else the library's own, else defaults."""
+    from search.models.encoders import Encoders
+    from search.models.registry import DEFAULT_CLIP_MODEL
+
+    def chosen(asked: str | None, space: str) -> str | None:
+        return asked or (library.model(space) if library else None)
+
+    return Encoders(
+        chosen(args.model, "clip") or DEFAULT_CLIP_MODEL,
+        chosen(args.audio_model, "clap"),
+        chosen(args.text_model, "text"),
+        clip_path=args.model_path,
+        clap_path=args.audio_model_path,
+    )
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -297,6 +321,17 @@ def build_parser() -> argparse.ArgumentParser:
         "library's own model, or clip-vit-b-32 for a new library",
     )
     model.add_argument("--model-path", help="local checkpoint file or folder for the preset")
+    model.add_argument(
+        "--audio-model",
+        help="sound model preset; default: the library's own, or clap-htsat-unfused",
+    )
+    model.add_argument("--audio-model-path", help="local checkpoint folder for the sound model")
+    model.add_argument(
+        "--text-model",
+        help="text model for documents: a preset, a sentence-transformers or Hugging Face "
+        "model folder, or `remote` (see README); default: the library's own, or "
+        "all-minilm-l6-v2",
+    )
 
     parser = argparse.ArgumentParser(prog="app.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -318,6 +353,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip files and folders matching GLOB (repeatable)",
     )
     p.add_argument("--batch-size", type=int, help="images per encoder batch")
+    p.add_argument(
+        "--ocr",
+        action="store_true",
+        help="read the text inside photos and screenshots (tesseract; costs time per photo)",
+    )
+    p.add_argument(
+        "--frame-rate",
+        type=float,
+        metavar="FPS",
+        help="video frames sampled per second of footage (default 1; capped per video)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_index)
 

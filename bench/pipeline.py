@@ -74,6 +74,7 @@ def index_in_this_process(photos: Path, checkpoint: str) -> dict:
     from search.catalog import Root
     from search.library import Library
     from search.models import ClipEncoder, get_preset
+    from search.models.encoders import Encoders
 
     encoder = ClipEncoder(get_preset("clip-vit-b-32"), checkpoint, "cpu").load()
     batch_size = DEFAULT_BATCH_SIZE
@@ -94,7 +95,7 @@ def index_in_this_process(photos: Path, checkpoint: str) -> dict:
     for folder in sorted(p for p in photos.iterdir() if p.is_dir()):
         with tempfile.TemporaryDirectory() as data:
             library = Library(data)
-            indexer = Indexer(library, encoder, progress=False)
+            indexer = Indexer(library, Encoders(encoder), progress=False)
             summary = indexer.run([Root(str(folder), (), ())])
             library.close()
         assert not summary.failed, summary.failed
@@ -140,9 +141,10 @@ def rescan(library: Path, count: int, repeats: int) -> dict:
     """Time an `index` run over `count` unchanged files (catalog filled directly: the
     measured part is the walk, the diff against the catalog and the bookkeeping)."""
     from indexers.pipeline import Indexer
-    from search.catalog import EncodedItem, Root
+    from search.catalog import EncodedItem, EncodedSegment, Root
     from search.library import CLIP_MODEL_KEY, Library
     from search.models import load_encoder
+    from search.models.encoders import Encoders
 
     folder = library / f"rescan-{count}"
     tiny = Image.new("RGB", (8, 8), "gray")
@@ -167,14 +169,13 @@ def rescan(library: Path, count: int, repeats: int) -> dict:
                     st.st_size,
                     st.st_mtime_ns,
                     f"fp{len(batch)}",
-                    8,
-                    8,
-                    [(None, None, None)],
-                    vectors,
+                    [EncodedSegment(None, None, None, {encoder.name: vectors[0]})],
+                    width=8,
+                    height=8,
                 )
             )
-        lib.catalog.save_encoded(batch, encoder.name)
-        indexer = Indexer(lib, encoder, progress=False)
+        lib.catalog.save_encoded(batch)
+        indexer = Indexer(lib, Encoders(encoder), progress=False)
         root = [Root(str(folder), (), ())]
         indexer.run(root)  # first pass builds the index file
         times = []

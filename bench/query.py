@@ -13,7 +13,7 @@ from bench.model import TYPICAL_QUERIES
 
 def run(checkpoint: str, items: int, repeats: int) -> dict:
     from bench.ann import Mixture
-    from search.catalog import EncodedItem
+    from search.catalog import EncodedItem, EncodedSegment
     from search.engine import SearchEngine
     from search.library import CLIP_MODEL_KEY, Library
 
@@ -30,14 +30,10 @@ def run(checkpoint: str, items: int, repeats: int) -> dict:
                         1,
                         1,
                         f"fp{i}",
-                        1,
-                        1,
-                        [(None, None, None)],
-                        vectors[i : i + 1],
+                        [EncodedSegment(None, None, None, {"clip-vit-b-32": vectors[i]})],
                     )
                     for i in range(start, min(items, start + 10_000))
                 ],
-                "clip-vit-b-32",
             )
         engine = SearchEngine(library, model_path=checkpoint)
         engine.search(TYPICAL_QUERIES[0])  # loads the model and the index

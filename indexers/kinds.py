@@ -21,7 +21,21 @@ IMAGE_EXTENSIONS = frozenset(
         ".avif",
     ]
 )
-KIND_BY_EXTENSION = {ext: "image" for ext in IMAGE_EXTENSIONS}
+AUDIO_EXTENSIONS = frozenset(
+    [".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif", ".aiff"]
+)
+VIDEO_EXTENSIONS = frozenset(
+    [".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".3gp", ".wmv"]
+)
+DOCUMENT_EXTENSIONS = frozenset(
+    [".txt", ".md", ".markdown", ".pdf", ".html", ".htm", ".srt", ".vtt"]
+)
+KIND_BY_EXTENSION = {
+    **{ext: "image" for ext in IMAGE_EXTENSIONS},
+    **{ext: "audio" for ext in AUDIO_EXTENSIONS},
+    **{ext: "video" for ext in VIDEO_EXTENSIONS},
+    **{ext: "document" for ext in DOCUMENT_EXTENSIONS},
+}
 HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif"})
 SNIFF_BYTES = 32
 

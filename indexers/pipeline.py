@@ -22,12 +22,20 @@ import torch
 from tqdm import tqdm
 
 from indexers.changes import Plan, fingerprint, plan_changes
-from indexers.image import load_image
+from indexers.isolation import IsolatedDecoder
+from indexers.segments import (
+    POOLED,
+    PRIMARY_ROLE,
+    REQUIRED_ROLES,
+    Decoded,
+    Segmenter,
+    SegmentSettings,
+)
 from indexers.walk import FoundFile, walk
-from search.catalog import EncodedItem, Root
+from search.catalog import EncodedItem, EncodedSegment, Root, Saved
 from search.errors import BadFileError, LibraryRootError
-from search.library import CLIP_MODEL_KEY, Library
-from search.models import ClipEncoder
+from search.library import Library
+from search.models.encoders import ROLE_SPACE, SPACES, Encoders, meta_key
 from search.store import VectorStore, choose_index
 
 log = logging.getLogger(__name__)
@@ -47,6 +55,10 @@ class IndexSummary:
     touched: int = 0
     removed: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    # Files left for a later run because a model they need has no weights here, by kind,
+    # and the paragraphs saying how to get those weights.
+    skipped: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
 
@@ -59,6 +71,9 @@ class IndexSummary:
             f"{len(self.failed)} failed."
         ]
         lines += [f"  failed: {path}: {reason}" for path, reason in self.failed]
+        for kind, count in sorted(self.skipped.items()):
+            lines.append(f"Not indexed yet: {count} {kind} file(s); see below.")
+        lines += self.notes
         if self.interrupted:
             lines.append("Everything committed is kept; run the same command again to resume.")
         return "\n".join(lines)
@@ -78,15 +93,6 @@ class ProgressEvent:
 
 class _StopRequested(Exception):
     """Raised between batches when the run's `stop` event is set."""
-
-
-@dataclass(frozen=True)
-class Decoded:
-    found: FoundFile
-    fingerprint: str
-    tensor: torch.Tensor
-    width: int
-    height: int
 
 
 def decode_ahead(
@@ -130,61 +136,110 @@ def check_roots(roots: Sequence[Root]) -> None:
 
 
 class Indexer:
-    """Brings a library's catalog and index up to date with its roots on disk."""
+    """Brings a library's catalog and indexes up to date with its roots on disk."""
 
     def __init__(
         self,
         library: Library,
-        encoder: ClipEncoder,
+        encoders: Encoders,
         batch_size: int = DEFAULT_BATCH_SIZE,
         workers: int | None = None,
         progress: bool = True,
         save_every_s: float = 60.0,
         on_progress: Callable[[ProgressEvent], None] | None = None,
         stop: threading.Event | None = None,
+        settings: SegmentSettings | None = None,
     ) -> None:
         """`on_progress` is called when the files to encode are known and after each
         committed batch or failed file; setting `stop` ends the run between batches the way
         Ctrl-C does (committed work is kept, `summary.interrupted` is True)."""
         self.library = library
         self.catalog = library.catalog
-        self.encoder = encoder
+        self.encoders = encoders
         self.batch_size = batch_size
         self.workers = workers or min(4, os.cpu_count() or 1)
         self.progress = progress
         self.save_every_s = save_every_s
         self.on_progress = on_progress
         self.stop = stop
+        self.settings = settings or SegmentSettings()
+        self.stores: dict[str, VectorStore] = {}
+        # Spaces whose model has no weights here this run -> the paragraph saying why.
+        self.problems: dict[str, str] = {}
 
     def run(self, roots: Sequence[Root]) -> IndexSummary:
         check_roots(roots)
-        self.encoder.resolve()  # a missing-weights error before anything is touched
+        self.encoders.clip.resolve()  # a missing-weights error before anything is touched
         started = time.monotonic()
-        summary = IndexSummary(self.encoder.name)
-        with self.library.writer():
-            previous_model = self.library.clip_model
-            if previous_model is None:
-                self.catalog.set_meta(CLIP_MODEL_KEY, self.encoder.name)
-            store = self.library.open_store(self.encoder)
+        summary = IndexSummary(self.encoders.name("clip"))
+        with self.library.writer(), IsolatedDecoder(workers=self.workers) as isolation:
+            previous = {space: self.library.model(space) for space in SPACES}
+            self.problems = self._unavailable_spaces()
+            skip_roles = frozenset(r for r, s in ROLE_SPACE.items() if s in self.problems)
+            segmenter = Segmenter(self.encoders, isolation, self.settings, skip_roles)
+            for space in SPACES:
+                if previous[space] is None and space not in self.problems:
+                    self.catalog.set_meta(meta_key(space), self.encoders.name(space))
+            self._open_stores()
             in_sync_with = self.catalog.generation
             try:
-                self._run(roots, store, summary)
+                self._run(roots, segmenter, summary)
             except (KeyboardInterrupt, _StopRequested):
                 summary.interrupted = True
             finally:
                 if self.catalog.generation != in_sync_with:
-                    store.save(self.library.index_path(store.model), self.catalog.generation)
-            if choose_index(len(store), store.dim).factory != store.index_type:
-                # The library outgrew its index type: rebuild now, under the writer lock,
-                # rather than make the next search wait for it.
-                self.library.open_store(self.encoder)
+                    self._save_stores()
+            for key, store in self.stores.items():
+                if choose_index(len(store), store.dim).factory != store.index_type:
+                    # The library outgrew its index type: rebuild now, under the writer
+                    # lock, rather than make the next search wait for it.
+                    self.library.open_store(key, store.dim)
             summary.seconds = time.monotonic() - started
-            if previous_model and previous_model != self.encoder.name:
-                self._finish_model_switch(previous_model, summary)
+            for space, old in previous.items():
+                if old and old != self.encoders.name(space) and space not in self.problems:
+                    self._finish_model_switch(space, old, summary)
         return summary
 
-    def _run(self, roots: Sequence[Root], store: VectorStore, summary: IndexSummary) -> None:
-        needs_vectors = {i.id for i in self.catalog.items_without_vectors(self.encoder.name)}
+    def _unavailable_spaces(self) -> dict[str, str]:
+        """Sound and text models whose weights are not here. Files that need them wait
+        for a later run (they are not failures), and the summary says how to get them.
+        (Without CLIP weights the run has already stopped.)"""
+        problems = {}
+        for space in SPACES[1:]:
+            problem = self.encoders.unavailable(space)
+            if problem:
+                problems[space] = problem
+        return problems
+
+    def _open_stores(self) -> None:
+        """Every index of the library, so that all of them are saved at the run's new
+        catalog generation (an index left at an older one would be rebuilt for nothing)."""
+        keys = set(self.catalog.vector_keys())
+        for role in ROLE_SPACE:
+            if ROLE_SPACE[role] not in self.problems:
+                keys.add(self.encoders.key(role))
+        for key in sorted(keys):
+            dim = self._key_dim(key)
+            if dim is not None:
+                self.stores[key] = self.library.open_store(key, dim)
+
+    def _key_dim(self, key: str) -> int | None:
+        for role in ROLE_SPACE:
+            if self.encoders.key(role) == key and ROLE_SPACE[role] not in self.problems:
+                return self.encoders.dim(role)
+        return self.catalog.vector_dim(key)
+
+    def _save_stores(self) -> None:
+        for key, store in self.stores.items():
+            store.save(self.library.index_path(key), self.catalog.generation)
+
+    def _run(self, roots: Sequence[Root], segmenter: Segmenter, summary: IndexSummary) -> None:
+        primary = {
+            kind: self.encoders.key(role)
+            for kind, role in PRIMARY_ROLE.items()
+            if role not in segmenter.skip_roles
+        }
+        needs_vectors = {i.id for i in self.catalog.items_missing_vectors(primary)}
         on_error = self._walk_error(summary)
         scans = []
         for root in roots:
@@ -193,8 +248,17 @@ class Indexer:
                 (root.path, walk(root.path, root.include, root.exclude, on_error=on_error))
             )
         plan = plan_changes(self.catalog, scans, needs_vectors)
-        self._apply_bookkeeping(plan, store, summary)
-        self._encode(plan.encode, store, summary)
+        self._apply_bookkeeping(plan, summary)
+        jobs = []
+        for found, fp in plan.encode:
+            missing = [r for r in REQUIRED_ROLES[found.kind] if r in segmenter.skip_roles]
+            if missing:
+                summary.skipped[found.kind] = summary.skipped.get(found.kind, 0) + 1
+            else:
+                jobs.append((found, fp))
+        for space, problem in self.problems.items():
+            summary.notes.append(f"{space.upper()} files not indexed this run: {problem}")
+        self._encode(jobs, segmenter, summary)
 
     def _walk_error(self, summary: IndexSummary) -> Callable[[str, OSError], None]:
         def on_error(path: str, exc: OSError) -> None:
@@ -202,62 +266,74 @@ class Indexer:
 
         return on_error
 
-    def _apply_bookkeeping(self, plan: Plan, store: VectorStore, summary: IndexSummary) -> None:
+    def _remove_everywhere(self, segment_ids: Sequence[int]) -> None:
+        if segment_ids:
+            for store in self.stores.values():
+                store.remove(segment_ids)
+
+    def _apply_bookkeeping(self, plan: Plan, summary: IndexSummary) -> None:
         for item, f in plan.moved:
             self.catalog.move_item(item.id, f.path, f.size, f.mtime_ns)
         for item, f in plan.touched:
             self.catalog.touch_item(item.id, f.size, f.mtime_ns)
-        store.remove(self.catalog.delete_items([i.id for i in plan.deleted]))
+        self._remove_everywhere(self.catalog.delete_items([i.id for i in plan.deleted]))
         for f, reason in plan.unreadable:
-            store.remove(self.catalog.record_failure(f.path, f.kind, f.size, f.mtime_ns, reason))
-            summary.failed.append((f.path, reason))
+            self._fail(f, reason, summary)
         summary.unchanged += plan.unchanged
         summary.moved += len(plan.moved)
         summary.touched += len(plan.touched)
         summary.removed += len(plan.deleted)
 
-    def _decode(self, job: tuple[FoundFile, str | None]) -> Decoded:
-        found, fp = job
-        image, width, height = load_image(found.path, min_side=self.encoder.spec.image_size)
-        tensor = self.encoder.preprocess(image)
-        return Decoded(found, fp or fingerprint(found.path, found.size), tensor, width, height)
+    def _fail(self, found: FoundFile, reason: str, summary: IndexSummary) -> None:
+        gone = self.catalog.record_failure(
+            found.path, found.kind, found.size, found.mtime_ns, reason
+        )
+        self._remove_everywhere(gone)
+        summary.failed.append((found.path, reason))
 
     def _encode(
-        self, jobs: list[tuple[FoundFile, str | None]], store: VectorStore, summary: IndexSummary
+        self,
+        jobs: list[tuple[FoundFile, str | None]],
+        segmenter: Segmenter,
+        summary: IndexSummary,
     ) -> None:
+        def decode(job: tuple[FoundFile, str | None]) -> Decoded:
+            found, fp = job
+            return segmenter(found, fp or fingerprint(found.path, found.size))
+
         batch: list[Decoded] = []
+        segments_in_batch = 0
         last_save = time.monotonic()
         done, total = 0, len(jobs)
         self._report(ProgressEvent(done, total))
         bar = tqdm(total=len(jobs), unit="file", desc="Indexing", disable=not self.progress)
         with bar:
-            decoded = decode_ahead(self._decode, jobs, self.workers, ahead=2 * self.batch_size)
+            decoded = decode_ahead(decode, jobs, self.workers, ahead=2 * self.batch_size)
             for (found, _), result in decoded:
                 if not batch and self.stop is not None and self.stop.is_set():
                     raise _StopRequested
                 if isinstance(result, Exception):
                     reason = _reason(result)
-                    gone = self.catalog.record_failure(
-                        found.path, found.kind, found.size, found.mtime_ns, reason
-                    )
-                    store.remove(gone)
-                    summary.failed.append((found.path, reason))
+                    self._fail(found, reason, summary)
                     bar.update(1)
                     done += 1
                     self._report(ProgressEvent(done, total, found.path, reason))
                     continue
                 batch.append(result)
-                if len(batch) >= self.batch_size:
-                    self._commit(batch, store, summary)
+                segments_in_batch += len(result.segments)
+                # A long recording or video fills a batch by itself: commit by segments
+                # too, so memory and the work lost to a crash stay bounded.
+                if len(batch) >= self.batch_size or segments_in_batch >= 8 * self.batch_size:
+                    self._commit(batch, summary)
                     bar.update(len(batch))
                     done += len(batch)
                     self._report(ProgressEvent(done, total, batch[-1].found.path))
-                    batch = []
+                    batch, segments_in_batch = [], 0
                 if time.monotonic() - last_save > self.save_every_s:
-                    store.save(self.library.index_path(store.model), self.catalog.generation)
+                    self._save_stores()
                     last_save = time.monotonic()
             if batch:
-                self._commit(batch, store, summary)
+                self._commit(batch, summary)
                 bar.update(len(batch))
                 done += len(batch)
                 self._report(ProgressEvent(done, total, batch[-1].found.path))
@@ -266,8 +342,8 @@ class Indexer:
         if self.on_progress is not None:
             self.on_progress(event)
 
-    def _commit(self, batch: list[Decoded], store: VectorStore, summary: IndexSummary) -> None:
-        vectors = self.encoder.encode_image_tensors(torch.stack([d.tensor for d in batch]))
+    def _commit(self, batch: list[Decoded], summary: IndexSummary) -> None:
+        vectors = self._encode_batch(batch)
         encoded = [
             EncodedItem(
                 path=d.found.path,
@@ -275,31 +351,90 @@ class Indexer:
                 size=d.found.size,
                 mtime_ns=d.found.mtime_ns,
                 fingerprint=d.fingerprint,
+                segments=[
+                    EncodedSegment(p.start_s, p.end_s, p.text, vectors[(i, j)])
+                    for j, p in enumerate(d.segments)
+                ],
                 width=d.width,
                 height=d.height,
-                segments=[(None, None, None)],
-                vectors=vectors[i : i + 1],
+                duration_s=d.duration_s,
+                taken_at=d.taken_at,
+                info=d.info,
             )
             for i, d in enumerate(batch)
         ]
-        new_ids, replaced = self.catalog.save_encoded(encoded, self.encoder.name)
-        store.remove(replaced)
-        store.add(np.asarray(new_ids), vectors)
+        self._follow(self.catalog.save_encoded(encoded))
         summary.indexed += len(batch)
 
-    def _finish_model_switch(self, previous: str, summary: IndexSummary) -> None:
-        if summary.interrupted or self.catalog.items_without_vectors(self.encoder.name):
+    def _encode_batch(self, batch: list[Decoded]) -> dict[tuple[int, int], dict[str, np.ndarray]]:
+        """Every segment's vectors by key: one encoder call per role and batch-size slice,
+        then the pooled (whole-file) vectors as the mean of the file's others."""
+        vectors: dict[tuple[int, int], dict[str, np.ndarray]] = {
+            (i, j): {} for i, d in enumerate(batch) for j in range(len(d.segments))
+        }
+        by_role: dict[str, list[tuple[tuple[int, int], object]]] = {}
+        pooled: list[tuple[tuple[int, int], str]] = []
+        for i, d in enumerate(batch):
+            for j, pending in enumerate(d.segments):
+                for role, value in pending.inputs.items():
+                    if isinstance(value, str) and value == POOLED:
+                        pooled.append(((i, j), role))
+                    else:
+                        by_role.setdefault(role, []).append(((i, j), value))
+        for role, entries in by_role.items():
+            key = self.encoders.key(role)
+            for start in range(0, len(entries), self.batch_size):
+                chunk = entries[start : start + self.batch_size]
+                encoded = self._encode_role(role, [value for _, value in chunk])
+                for (where, _), vector in zip(chunk, encoded, strict=True):
+                    vectors[where][key] = vector
+        for (i, j), role in pooled:
+            key = self.encoders.key(role)
+            parts = [v[key] for (fi, _), v in vectors.items() if fi == i and key in v]
+            if parts:
+                mean = np.mean(parts, axis=0)
+                vectors[(i, j)][key] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return vectors
+
+    def _encode_role(self, role: str, values: list) -> np.ndarray:
+        encoder = self.encoders.get(ROLE_SPACE[role])
+        if role == "image":
+            return encoder.encode_image_tensors(torch.stack(values))
+        if role == "audio":
+            return encoder.encode_audio(values)
+        return encoder.encode_texts(values)
+
+    def _follow(self, saved: Saved) -> None:
+        """Bring the indexes in line with what the catalog just committed."""
+        self._remove_everywhere(saved.deleted)
+        for key, (ids, vectors) in saved.added.items():
+            store = self.stores.get(key)
+            if store is None:
+                store = self.stores[key] = self.library.open_store(key, vectors[0].shape[0])
+            store.remove(saved.replaced.get(key, []))
+            store.add(np.asarray(ids), np.stack(vectors))
+
+    def _finish_model_switch(self, space: str, previous: str, summary: IndexSummary) -> None:
+        new = self.encoders.name(space)
+        kinds = {
+            kind: self.encoders.key(role)
+            for kind, role in PRIMARY_ROLE.items()
+            if ROLE_SPACE[role] == space
+        }
+        if summary.interrupted or self.catalog.items_missing_vectors(kinds):
             log.warning(
                 "The library still searches with %s until every file has a %s vector; "
-                "run `python app.py index --model %s` again to finish.",
+                "run the same index command again to finish.",
                 previous,
-                self.encoder.name,
-                self.encoder.name,
+                new,
             )
             return
-        self.catalog.set_meta(CLIP_MODEL_KEY, self.encoder.name)
-        self.catalog.drop_vectors_except(self.encoder.name)
-        self.library.index_path(previous).unlink(missing_ok=True)
+        self.catalog.set_meta(meta_key(space), new)
+        old_keys = [k for k in self.catalog.vector_keys() if k.split(":")[0] == previous]
+        self.catalog.drop_vectors(old_keys)
+        for key in old_keys:
+            self.stores.pop(key, None)
+            self.library.index_path(key).unlink(missing_ok=True)
 
 
 def _reason(exc: Exception) -> str:

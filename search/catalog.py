@@ -7,12 +7,13 @@ matters is written here first, in one transaction per batch. Every write transac
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -63,8 +64,29 @@ MIGRATIONS: list[str] = [
         added_at REAL NOT NULL
     );
     """,
+    # 3: sound, video and documents: durations, capture dates and per-kind details (JSON),
+    # and the full-text index over names, folders, details and segment text (BM25).
+    """
+    ALTER TABLE items ADD COLUMN duration_s REAL;
+    ALTER TABLE items ADD COLUMN taken_at REAL;
+    ALTER TABLE items ADD COLUMN info TEXT;
+    CREATE VIRTUAL TABLE items_fts USING fts5(
+        name, folder, meta, tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    CREATE VIRTUAL TABLE segments_fts USING fts5(
+        body, tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+        DELETE FROM items_fts WHERE rowid = old.id;
+    END;
+    CREATE TRIGGER segments_fts_delete AFTER DELETE ON segments BEGIN
+        DELETE FROM segments_fts WHERE rowid = old.id;
+    END;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+# The migration that adds the full-text tables; existing items get their rows there.
+FTS_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -80,6 +102,14 @@ class Item:
     added_at: float
     indexed_at: float | None
     error: str | None
+    duration_s: float | None = None
+    taken_at: float | None = None
+    info: str | None = None
+
+    @property
+    def details(self) -> dict:
+        """Per-kind details (sample rate, tags, camera, codec, pages...) as a dict."""
+        return json.loads(self.info) if self.info else {}
 
 
 @dataclass(frozen=True)
@@ -99,18 +129,46 @@ class Root:
 
 
 @dataclass(frozen=True)
+class EncodedSegment:
+    """A time range (audio window, video frame), a text chunk, or the whole file (all None),
+    with its vector under each key (model name, or model name + ":text") it has one for."""
+
+    start_s: float | None
+    end_s: float | None
+    text: str | None
+    vectors: Mapping[str, np.ndarray]
+
+    @property
+    def span(self) -> tuple[float | None, float | None, str | None]:
+        return (self.start_s, self.end_s, self.text)
+
+
+@dataclass(frozen=True)
 class EncodedItem:
-    """A decoded and encoded file, ready to be written: one vector per segment."""
+    """A decoded and encoded file, ready to be written."""
 
     path: str
     kind: str
     size: int
     mtime_ns: int
     fingerprint: str
-    width: int | None
-    height: int | None
-    segments: Sequence[tuple[float | None, float | None, str | None]]
-    vectors: np.ndarray
+    segments: Sequence[EncodedSegment]
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    taken_at: float | None = None
+    info: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Saved:
+    """What a batch write changed in the vectors, for the indexes to follow: per key, the
+    new (segment ids, vectors) and the ids whose vector under that key was replaced; and
+    the segments that are gone altogether (from every index)."""
+
+    added: dict[str, tuple[list[int], list[np.ndarray]]] = field(default_factory=dict)
+    replaced: dict[str, list[int]] = field(default_factory=dict)
+    deleted: list[int] = field(default_factory=list)
 
 
 ITEM_COLUMNS = ", ".join(Item.__dataclass_fields__)
@@ -155,6 +213,8 @@ class Catalog:
                 try:
                     for statement in _statements(MIGRATIONS[target - 1]):
                         self._db.execute(statement)
+                    if target == FTS_VERSION:
+                        _fill_item_fts(self._db)
                     self._db.execute(f"PRAGMA user_version = {target}")
                     self._db.execute("COMMIT")
                 except BaseException:
@@ -227,9 +287,11 @@ class Catalog:
     def items_under(self, root: str) -> dict[str, Item]:
         """Every item whose path lies inside `root` (an absolute folder path)."""
         prefix = root.rstrip("/") + "/"
+        # A range on the path's unique index: every path that starts with the prefix sorts
+        # between it and the prefix with its last character ('/') bumped to '0'.
         rows = self._query(
-            f"SELECT {ITEM_COLUMNS} FROM items WHERE substr(path, 1, ?) = ?",
-            (len(prefix), prefix),
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE path >= ? AND path < ?",
+            (prefix, prefix[:-1] + "0"),
         )
         return {row[1]: Item(*row) for row in rows}
 
@@ -244,57 +306,63 @@ class Catalog:
         rows = self._query(f"SELECT {ITEM_COLUMNS} FROM items WHERE path = ?", (path,))
         return Item(*rows[0]) if rows else None
 
-    def save_encoded(self, batch: Sequence[EncodedItem], model: str) -> tuple[list[int], list[int]]:
+    def save_encoded(self, batch: Sequence[EncodedItem]) -> Saved:
         """Write a batch of encoded files in one transaction.
 
         An item whose content and segments are unchanged keeps its segments and gains (or
-        replaces) this model's vectors, so a model switch leaves the old vectors searchable
-        until it completes. Returns (segment ids in batch order, ids whose vector from this
-        model was replaced or removed, which the index must drop).
+        replaces) vectors under the batch's keys, so a model switch leaves the old vectors
+        searchable until it completes.
         """
-        segment_ids: list[int] = []
-        replaced: list[int] = []
+        saved = Saved()
         now = time.time()
         with self.write() as db:
             for enc in batch:
                 item_id, reuse = self._upsert_item(db, enc, now)
+                self._index_item_text(db, item_id, enc)
                 if reuse is None:
-                    replaced += [
+                    saved.deleted += [
                         r[0]
-                        for r in db.execute(
-                            "SELECT s.id FROM segments s JOIN vectors v ON v.segment_id = s.id "
-                            "WHERE s.item_id = ? AND v.model = ?",
-                            (item_id, model),
-                        )
+                        for r in db.execute("SELECT id FROM segments WHERE item_id = ?", (item_id,))
                     ]
                     db.execute("DELETE FROM segments WHERE item_id = ?", (item_id,))
-                    reuse = [
+                    reuse = [self._insert_segment(db, item_id, seg) for seg in enc.segments]
+                for seg_id, seg in zip(reuse, enc.segments, strict=True):
+                    for key, vector in seg.vectors.items():
+                        vector = np.ascontiguousarray(vector, dtype=np.float32)
+                        if db.execute(
+                            "SELECT 1 FROM vectors WHERE segment_id = ? AND model = ?",
+                            (seg_id, key),
+                        ).fetchone():
+                            saved.replaced.setdefault(key, []).append(seg_id)
                         db.execute(
-                            "INSERT INTO segments (item_id, start_s, end_s, text) "
+                            "INSERT OR REPLACE INTO vectors (segment_id, model, dim, vector) "
                             "VALUES (?, ?, ?, ?)",
-                            (item_id, *segment),
-                        ).lastrowid
-                        for segment in enc.segments
-                    ]
-                else:
-                    marks = ",".join("?" * len(reuse))
-                    replaced += [
-                        r[0]
-                        for r in db.execute(
-                            f"SELECT segment_id FROM vectors WHERE model = ? "
-                            f"AND segment_id IN ({marks})",
-                            (model, *reuse),
+                            (seg_id, key, vector.shape[0], vector.tobytes()),
                         )
-                    ]
-                vectors = np.ascontiguousarray(enc.vectors, dtype=np.float32)
-                for seg_id, vector in zip(reuse, vectors, strict=True):
-                    db.execute(
-                        "INSERT OR REPLACE INTO vectors (segment_id, model, dim, vector) "
-                        "VALUES (?, ?, ?, ?)",
-                        (seg_id, model, vector.shape[0], vector.tobytes()),
-                    )
-                segment_ids += reuse
-        return segment_ids, replaced
+                        ids, vectors = saved.added.setdefault(key, ([], []))
+                        ids.append(seg_id)
+                        vectors.append(vector)
+        return saved
+
+    @staticmethod
+    def _insert_segment(db: sqlite3.Connection, item_id: int, seg: EncodedSegment) -> int:
+        seg_id = db.execute(
+            "INSERT INTO segments (item_id, start_s, end_s, text) VALUES (?, ?, ?, ?)",
+            (item_id, *seg.span),
+        ).lastrowid
+        if seg.text:
+            db.execute("INSERT INTO segments_fts (rowid, body) VALUES (?, ?)", (seg_id, seg.text))
+        return seg_id
+
+    @staticmethod
+    def _index_item_text(db: sqlite3.Connection, item_id: int, enc: EncodedItem) -> None:
+        from search.lexical import item_fts_row
+
+        db.execute("DELETE FROM items_fts WHERE rowid = ?", (item_id,))
+        db.execute(
+            "INSERT INTO items_fts (rowid, name, folder, meta) VALUES (?, ?, ?, ?)",
+            (item_id, *item_fts_row(enc.path, enc.info)),
+        )
 
     @staticmethod
     def _upsert_item(
@@ -302,48 +370,40 @@ class Catalog:
     ) -> tuple[int, list[int] | None]:
         """Insert or update the item row; returns its id and its segment ids when the
         content and segmentation are unchanged (else None: segments must be rebuilt)."""
+        columns = {
+            "kind": enc.kind,
+            "size": enc.size,
+            "mtime_ns": enc.mtime_ns,
+            "fingerprint": enc.fingerprint,
+            "width": enc.width,
+            "height": enc.height,
+            "duration_s": enc.duration_s,
+            "taken_at": enc.taken_at,
+            "info": json.dumps(dict(enc.info), ensure_ascii=False) if enc.info else None,
+            "indexed_at": now,
+            "error": None,
+        }
         row = db.execute(
             "SELECT id, fingerprint, error FROM items WHERE path = ?", (enc.path,)
         ).fetchone()
         if row is None:
+            names = ", ".join(["path", "added_at", *columns])
+            marks = ", ".join("?" * (len(columns) + 2))
             item_id = db.execute(
-                "INSERT INTO items (path, kind, size, mtime_ns, fingerprint, width, height, "
-                "added_at, indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    enc.path,
-                    enc.kind,
-                    enc.size,
-                    enc.mtime_ns,
-                    enc.fingerprint,
-                    enc.width,
-                    enc.height,
-                    now,
-                    now,
-                ),
+                f"INSERT INTO items ({names}) VALUES ({marks})",
+                (enc.path, now, *columns.values()),
             ).lastrowid
             return item_id, None
         item_id, old_fingerprint, old_error = row
-        db.execute(
-            "UPDATE items SET kind = ?, size = ?, mtime_ns = ?, fingerprint = ?, width = ?, "
-            "height = ?, indexed_at = ?, error = NULL WHERE id = ?",
-            (
-                enc.kind,
-                enc.size,
-                enc.mtime_ns,
-                enc.fingerprint,
-                enc.width,
-                enc.height,
-                now,
-                item_id,
-            ),
-        )
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        db.execute(f"UPDATE items SET {assignments} WHERE id = ?", (*columns.values(), item_id))
         if old_fingerprint != enc.fingerprint or old_error is not None:
             return item_id, None
         existing = db.execute(
             "SELECT id, start_s, end_s, text FROM segments WHERE item_id = ? ORDER BY id",
             (item_id,),
         ).fetchall()
-        if [tuple(r[1:]) for r in existing] != [tuple(s) for s in enc.segments]:
+        if [tuple(r[1:]) for r in existing] != [seg.span for seg in enc.segments]:
             return item_id, None
         return item_id, [r[0] for r in existing]
 
@@ -371,10 +431,19 @@ class Catalog:
             return gone
 
     def move_item(self, item_id: int, new_path: str, size: int, mtime_ns: int) -> None:
+        from search.lexical import item_fts_row
+
         with self.write(changes_vectors=False) as db:
             db.execute(
                 "UPDATE items SET path = ?, size = ?, mtime_ns = ? WHERE id = ?",
                 (new_path, size, mtime_ns, item_id),
+            )
+            # The name and folder are searchable words: a moved file is found by its new ones.
+            (info,) = db.execute("SELECT info FROM items WHERE id = ?", (item_id,)).fetchone()
+            db.execute("DELETE FROM items_fts WHERE rowid = ?", (item_id,))
+            db.execute(
+                "INSERT INTO items_fts (rowid, name, folder, meta) VALUES (?, ?, ?, ?)",
+                (item_id, *item_fts_row(new_path, json.loads(info) if info else {})),
             )
 
     def touch_item(self, item_id: int, size: int, mtime_ns: int) -> None:
@@ -397,19 +466,29 @@ class Catalog:
                 db.execute("DELETE FROM items WHERE id = ?", (item_id,))
         return gone
 
-    def items_without_vectors(self, model: str) -> list[Item]:
-        """Healthy items that have no vector from `model` (e.g. after a model change)."""
-        rows = self._query(
-            f"SELECT {ITEM_COLUMNS} FROM items i WHERE error IS NULL AND NOT EXISTS ("
-            "SELECT 1 FROM segments s JOIN vectors v ON v.segment_id = s.id "
-            "WHERE s.item_id = i.id AND v.model = ?)",
-            (model,),
-        )
+    def items_missing_vectors(self, key_by_kind: Mapping[str, str]) -> list[Item]:
+        """Healthy items without a vector under their kind's key (e.g. after a model
+        change): `key_by_kind` maps a kind to the key every item of it must have."""
+        rows: list[tuple] = []
+        for kind, key in key_by_kind.items():
+            rows += self._query(
+                f"SELECT {ITEM_COLUMNS} FROM items i WHERE kind = ? AND error IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM segments s JOIN vectors v "
+                "ON v.segment_id = s.id WHERE s.item_id = i.id AND v.model = ?)",
+                (kind, key),
+            )
         return [Item(*row) for row in rows]
 
-    def drop_vectors_except(self, model: str) -> None:
+    def drop_vectors(self, keys: Iterable[str]) -> None:
         with self.write() as db:
-            db.execute("DELETE FROM vectors WHERE model != ?", (model,))
+            db.executemany("DELETE FROM vectors WHERE model = ?", [(k,) for k in keys])
+
+    def vector_dim(self, key: str) -> int | None:
+        rows = self._query("SELECT dim FROM vectors WHERE model = ? LIMIT 1", (key,))
+        return rows[0][0] if rows else None
+
+    def vector_keys(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT DISTINCT model FROM vectors ORDER BY model")]
 
     # -- vectors ------------------------------------------------------------------------
 
@@ -432,6 +511,49 @@ class Catalog:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), dim)
         return np.asarray(ids, dtype=np.int64), matrix
+
+    def sample_vectors(self, key: str, count: int, seed: int = 0) -> np.ndarray:
+        """Up to `count` vectors under `key`, chosen at random with a fixed seed: the same
+        library gives the same sample."""
+        ids = [r[0] for r in self._query("SELECT segment_id FROM vectors WHERE model = ?", (key,))]
+        if len(ids) > count:
+            ids = np.random.default_rng(seed).choice(ids, count, replace=False).tolist()
+        rows: list[tuple] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows += self._query(
+                f"SELECT dim, vector FROM vectors WHERE model = ? AND segment_id IN ({marks})",
+                (key, *chunk),
+            )
+        if not rows:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([np.frombuffer(blob, dtype=np.float32) for _, blob in rows])
+
+    def item_vectors(
+        self, item_ids: Sequence[int], key: str
+    ) -> list[tuple[int, Item, Segment, np.ndarray]]:
+        """Every segment of these items with a vector under `key`, with that vector."""
+        if not item_ids:
+            return []
+        marks = ",".join("?" * len(item_ids))
+        cols = ", ".join(f"i.{c}" for c in Item.__dataclass_fields__)
+        rows = self._query(
+            f"SELECT v.vector, s.id, s.item_id, s.start_s, s.end_s, s.text, {cols} "
+            f"FROM vectors v JOIN segments s ON s.id = v.segment_id "
+            f"JOIN items i ON i.id = s.item_id WHERE v.model = ? AND s.item_id IN ({marks})",
+            (key, *item_ids),
+        )
+        return [
+            (row[2], Item(*row[6:]), Segment(*row[1:6]), np.frombuffer(row[0], dtype=np.float32))
+            for row in rows
+        ]
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for a read that runs its own SQL (full-text search)."""
+        with self._lock:
+            yield self._db
 
     def resolve_segments(self, segment_ids: Sequence[int]) -> dict[int, tuple[Item, Segment]]:
         if not segment_ids:
@@ -457,8 +579,28 @@ class Catalog:
         return self._query("SELECT path, error FROM items WHERE error IS NOT NULL ORDER BY path")
 
 
+def _fill_item_fts(db: sqlite3.Connection) -> None:
+    """Names and folders of items catalogued before the full-text index existed."""
+    from search.lexical import item_fts_row
+
+    rows = db.execute("SELECT id, path FROM items").fetchall()
+    db.executemany(
+        "INSERT INTO items_fts (rowid, name, folder, meta) VALUES (?, ?, ?, ?)",
+        [(item_id, *item_fts_row(path, {})) for item_id, path in rows],
+    )
+
+
 def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a migration into statements; a trigger's body holds semicolons of its own."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements
 
 
 def _split(patterns: str) -> tuple[str, ...]:

@@ -1,23 +1,36 @@
-"""SearchEngine: query -> one vector -> the library's index -> results grouped by file.
+"""SearchEngine: query -> a vector per embedding space -> each space's indexes -> scores
+made comparable -> fused with the full-text index -> results grouped by file, best moment.
 
-Filters (search/filters.py) apply to files after grouping.
-The index is asked for more segments than wanted and, when too few files pass the filters,
-asked again for four times as many, until enough pass or the index has nothing more.
+Which indexes a query reaches:
+- words: photos and video frames (CLIP text tower), sounds (CLAP text tower), document
+  chunks and text found in photos (sentence model), and names, folders, tags and text
+  (full-text, BM25);
+- a photo: photos and frames, documents (CLIP's text-chunk index), and sounds through the
+  CLIP -> CLAP bridge; a sound: sounds, and photos and frames through the bridge; a video:
+  its frames pooled as a photo and its sound track as a sound.
+
+Raw cosines of different spaces are not comparable (CLAP's run higher than CLIP's), so each
+list is standardised against the query's similarities to a fixed sample of the same index
+(search/space.py) and put on the scale of the first list (the visual one when it is there):
+a library of photos alone keeps its plain cosines. Filters apply to files after grouping.
+The indexes are asked for more segments than wanted and asked again, four times wider,
+while too few files pass the filters.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import numpy as np
 
-from indexers.image import load_image
+from search.catalog import Item, Segment
 from search.errors import BadFileError, QueryError
-from search.filters import SearchFilters
+from search.filters import SearchFilters, item_date
 from search.library import Library
-from search.models import ClipEncoder
-from search.query import Query, parse_query
+from search.models.encoders import Encoders
+from search.query import Query, Term, parse_query
 from search.store import VectorStore
 
 # Segments fetched per wanted result, so that files with many matching segments (video
@@ -28,6 +41,13 @@ WIDEN = 4
 # Sorting by date orders the best this-many matches (at least offset + k) newest first: a
 # date order over the whole library would ignore the query.
 DATE_SORT_POOL = 200
+# Vectors per index whose similarities to the query stand for "the library at large".
+BACKGROUND_SAMPLE = 1024
+# Timed hits of one file scoring within this much of its best hit (cosine units of the
+# calibrated scale), and at most this far apart, merge into one moment.
+MOMENT_TOLERANCE_SCORE = 0.02
+MOMENT_GAP_S = 1.0
+SNIPPET_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -37,11 +57,18 @@ class SearchResult:
     score: float
     start: float | None = None
     end: float | None = None
-    # The file's modification time (epoch seconds); in JSON as local ISO 8601.
+    # The file's date (EXIF capture time, else modification time; epoch seconds); in JSON
+    # as local ISO 8601.
     modified: float | None = field(default=None, compare=False)
+    # Documents: the best-matching passage. Videos: a still of the best moment.
+    snippet: str | None = field(default=None, compare=False)
+    thumbnail: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict:
         out = asdict(self)
+        for name in ("snippet", "thumbnail"):
+            if out[name] is None:
+                del out[name]
         if self.start is None:
             del out["start"], out["end"]
         if self.modified is None:
@@ -51,8 +78,27 @@ class SearchResult:
         return out
 
 
+@dataclass(frozen=True)
+class _Scale:
+    """The reference index of a query and its background similarities' mean and spread."""
+
+    key: str
+    mean: float
+    std: float
+
+
+@dataclass
+class _Hits:
+    """One index's answer: segment ids with calibrated scores, best first."""
+
+    key: str
+    ids: np.ndarray
+    scores: np.ndarray
+    exhausted: bool
+
+
 class SearchEngine:
-    """Answers queries over one library with the model the library was built with."""
+    """Answers queries over one library with the models the library was built with."""
 
     def __init__(
         self,
@@ -65,15 +111,28 @@ class SearchEngine:
         """`save_rebuilt_index=False` keeps an index rebuilt from the catalog in memory only:
         for a process whose own indexer thread may be writing the same index file."""
         self.library = library
-        self.encoder: ClipEncoder = library.search_encoder(model, model_path)
+        clip = library.search_encoder(model, model_path)
+        self.encoders = Encoders(clip, library.model("clap"), library.model("text"))
         self.save_rebuilt_index = save_rebuilt_index
-        self._store: VectorStore | None = None
+        self._stores: dict[str, VectorStore] = {}
+        self._backgrounds: dict[str, np.ndarray] = {}
+        self._bridge = None
+
+    @property
+    def encoder(self):
+        """The CLIP encoder (photos and video frames)."""
+        return self.encoders.clip
 
     @property
     def store(self) -> VectorStore:
-        if self._store is None:
-            self._store = self.library.open_store(self.encoder, self.save_rebuilt_index)
-        return self._store
+        """The photo and video-frame index."""
+        return self._store(self.encoders.key("image"))
+
+    def _store(self, key: str) -> VectorStore:
+        if key not in self._stores:
+            dim = self.library.catalog.vector_dim(key)
+            self._stores[key] = self.library.open_store(key, dim, self.save_rebuilt_index)
+        return self._stores[key]
 
     def search(
         self,
@@ -81,6 +140,8 @@ class SearchEngine:
         k: int = 10,
         images: tuple[str, ...] = (),
         *,
+        sounds: tuple[str, ...] = (),
+        videos: tuple[str, ...] = (),
         filters: SearchFilters | None = None,
         offset: int = 0,
     ) -> list[SearchResult]:
@@ -89,89 +150,338 @@ class SearchEngine:
         Results `offset` to `offset + k` of those passing `filters`, in the filters' order:
         asking again with `offset` += k gives the next page.
         """
-        parsed = query if isinstance(query, Query) else parse_query(query, images)
+        parsed = query if isinstance(query, Query) else parse_query(query, images, sounds, videos)
         filters = filters or SearchFilters()
         if offset < 0:
             raise QueryError(f"The offset {offset} is negative.")
-        if k <= 0 or len(self.store) == 0:
+        if k <= 0:
+            return []
+        searches = self._searches(parsed)
+        lexical = self._lexical(parsed)
+        if not searches and lexical is None:
             return []
         wanted = offset + k
         if filters.sort == "date":
             wanted = max(wanted, DATE_SORT_POOL)
-        matches = self._matches(self.query_vector(parsed), wanted, filters)
+        matches = self._matches(searches, lexical, wanted, filters)
         if filters.sort == "date":
             matches.sort(key=lambda r: (-(r.modified or 0.0), -r.score))
         return matches[offset : offset + k]
 
-    def _matches(
-        self, vector: np.ndarray, wanted: int, filters: SearchFilters
-    ) -> list[SearchResult]:
+    # -- one query, several indexes ---------------------------------------------------------
+
+    def _searches(self, query: Query) -> list[tuple[str, np.ndarray]]:
+        """(index key, query vector) for every index this query reaches, the visual first."""
+        keys = set(self.library.catalog.vector_keys())
+        terms = {kind: [t for t in query.terms if t.kind == kind] for kind in _TERM_KINDS}
+        out: list[tuple[str, np.ndarray]] = []
+        visual = self._clip_vector(terms)
+        if visual is not None and self.encoders.key("image") in keys:
+            out.append((self.encoders.key("image"), visual))
+        sound = self._clap_vector(terms) if self.encoders.key("audio") in keys else None
+        if sound is not None:
+            out.append((self.encoders.key("audio"), sound))
+        if terms["text"] and self.encoders.key("sentence") in keys:
+            sentence = _combine(
+                [
+                    (
+                        self.encoders.get("text").encode_texts([t.value for t in terms["text"]]),
+                        [t.weight for t in terms["text"]],
+                    )
+                ]
+            )
+            out.append((self.encoders.key("sentence"), sentence))
+        pictures = terms["image"] + terms["video"]
+        if pictures and self.encoders.key("caption") in keys:
+            out.append((self.encoders.key("caption"), self._clip_vector({"image": pictures})))
+        return out
+
+    def _clip_vector(self, terms: dict[str, list[Term]]) -> np.ndarray | None:
+        clip = self.encoders.clip
+        parts = []
+        if terms.get("text"):
+            parts.append((clip.encode_texts([t.value for t in terms["text"]]), _w(terms["text"])))
+        pictures = terms.get("image", []) + terms.get("video", [])
+        if pictures:
+            parts.append((np.stack([self._picture_vector(t) for t in pictures]), _w(pictures)))
+        sounds = terms.get("audio", [])
+        if sounds and self._sound_space_ready():
+            heard = np.stack([self._sound_vector(t.value) for t in sounds])
+            parts.append((self.bridge.map_clap_to_clip(heard), _w(sounds)))
+        return _combine(parts) if parts else None
+
+    def _clap_vector(self, terms: dict[str, list[Term]]) -> np.ndarray | None:
+        if not self._sound_space_ready():
+            return None
+        clap = self.encoders.get("clap")
+        parts = []
+        if terms["text"]:
+            parts.append((clap.encode_texts([t.value for t in terms["text"]]), _w(terms["text"])))
+        heard = [
+            (t, self._sound_vector(t.value, optional=t.kind == "video"))
+            for t in terms["audio"] + terms["video"]
+        ]
+        heard = [(t, v) for t, v in heard if v is not None]
+        if heard:
+            parts.append((np.stack([v for _, v in heard]), [t.weight for t, _ in heard]))
+        if terms["image"]:
+            seen = np.stack([self._picture_vector(t) for t in terms["image"]])
+            parts.append((self.bridge.map_clip_to_clap(seen), _w(terms["image"])))
+        return _combine(parts) if parts else None
+
+    def _sound_space_ready(self) -> bool:
+        """Sound search needs the library's sound model here; a query that needs it and
+        cannot have it says so (see _require_sound)."""
+        return self.library.model("clap") is not None and not self.encoders.unavailable("clap")
+
+    @property
+    def bridge(self):
+        if self._bridge is None:
+            from search.space import load_or_fit_bridge
+
+            self._bridge = load_or_fit_bridge(
+                self.library.data_dir / "bridges", self.encoders.clip, self.encoders.get("clap")
+            )
+        return self._bridge
+
+    def _picture_vector(self, term: Term) -> np.ndarray:
+        """A photo, or a video's frames pooled the way the indexer pools them."""
+        clip = self.encoders.clip
+        if term.kind == "video":
+            from indexers import video
+
+            try:
+                frames = video.sample_frames(
+                    term.value,
+                    video.DEFAULT_FRAME_RATE,
+                    video.MAX_FRAMES_PER_VIDEO,
+                    None,
+                    clip.spec.image_size,
+                )
+            except BadFileError as exc:
+                raise QueryError(f"Cannot use {term.value} as a query video: {exc}") from None
+            if not frames:
+                raise QueryError(f"Cannot use {term.value} as a query video: no frames.")
+            return _normalise(clip.encode_images([f.image for f in frames]).mean(0))
+        return clip.encode_images([_query_image(term.value, clip.spec.image_size)])[0]
+
+    def _sound_vector(self, path: str, optional: bool = False) -> np.ndarray | None:
+        """A sound (or a video's sound track) pooled over its windows, as indexed."""
+        from indexers.audio import audio_windows, load_audio
+
+        clap = self.encoders.get("clap")
+        try:
+            if optional:
+                from indexers.video import load_video_audio
+
+                samples = load_video_audio(path, clap.sample_rate)
+                if samples is None:
+                    return None
+            else:
+                samples = load_audio(path, clap.sample_rate).samples
+        except BadFileError as exc:
+            raise QueryError(f"Cannot use {path} as a query sound: {exc}") from None
+        windows = audio_windows(samples, clap.sample_rate, clap.window_s)
+        if not windows:
+            if optional:
+                return None
+            raise QueryError(f"Cannot use {path} as a query sound: it is silent.")
+        return _normalise(clap.encode_audio([w.samples for w in windows]).mean(0))
+
+    def _lexical(self, query: Query) -> Callable[[int], list[tuple[int, float]]] | None:
+        words = " ".join(
+            f'"{t.value}"' if t.quoted else t.value
+            for t in query.terms
+            if t.kind == "text" and t.weight > 0
+        )
+        if not words:
+            return None
+        from search.lexical import search_lexical
+
+        def fetch(limit: int) -> list[tuple[int, float]]:
+            with self.library.catalog.reading() as db:
+                return search_lexical(db, words, limit)
+
+        return fetch
+
+    # -- from hits to files -------------------------------------------------------------------
+
+    def _matches(self, searches, lexical, wanted: int, filters: SearchFilters):
         """The best `wanted` files passing `filters`, fetching wider until enough pass."""
         fetch = wanted * OVERFETCH
+        scale = self._scale(searches[0]) if searches else _Scale("", 0.0, 0.0)
         while True:
-            scores, ids = self.store.search(vector, fetch)
-            results = self._group(scores, ids, filters)
-            # Hits come best first: once they fall below the minimum score, wider cannot help.
-            below_min = filters.min_score is not None and bool(
-                len(scores) and scores[-1] < filters.min_score
+            hits = [self._hits(key, vector, fetch, scale) for key, vector in searches]
+            lexical_hits = lexical(fetch) if lexical is not None else []
+            results = self._group(hits, lexical_hits, searches, scale, filters)
+            exhausted = all(h.exhausted for h in hits) and len(lexical_hits) < fetch
+            below_min = filters.min_score is not None and all(
+                not len(h.scores) or h.scores[-1] < filters.min_score for h in hits
             )
-            exhausted = len(ids) < fetch or fetch >= len(self.store)
             if len(results) >= wanted or exhausted or below_min:
                 return results[:wanted]
-            fetch = min(fetch * WIDEN, len(self.store))
+            fetch *= WIDEN
 
-    def _group(
-        self, scores: np.ndarray, ids: np.ndarray, filters: SearchFilters
-    ) -> list[SearchResult]:
-        found = self.library.catalog.resolve_segments(ids.tolist())
-        results: dict[int, SearchResult | None] = {}
-        for score, seg_id in zip(scores.tolist(), ids.tolist(), strict=True):
-            if seg_id not in found:  # removed since the index was loaded
-                continue
-            item, segment = found[seg_id]
-            if item.id in results:
-                continue
-            # A file's best segment decides whether it passes; a rejected file stays
-            # rejected (as None) so a weaker segment of it cannot sneak in later.
-            results[item.id] = (
-                SearchResult(
-                    item.path,
-                    item.kind,
-                    round(score, 6),
-                    segment.start_s,
-                    segment.end_s,
-                    modified=item.mtime_ns / 1e9,
-                )
-                if filters.accepts(item, score)
-                else None
-            )
-        return [r for r in results.values() if r is not None]
+    def _scale(self, search: tuple[str, np.ndarray]) -> tuple[float, float]:
+        """The mean and spread of the first index's background similarities to the query:
+        every list's standardised scores are put back on that scale."""
+        background = self._background(search[0]) @ search[1]
+        return float(background.mean()), float(background.std())
 
-    def query_vector(self, query: Query) -> np.ndarray:
-        """Weighted sum of each term's normalised embedding, normalised again."""
-        texts = [t for t in query.terms if t.kind == "text"]
-        images = [t for t in query.terms if t.kind == "image"]
-        parts, weights = [], []
-        if texts:
-            parts.append(self.encoder.encode_texts([t.value for t in texts]))
-            weights += [t.weight for t in texts]
-        if images:
-            size = self.encoder.spec.image_size
-            parts.append(self.encoder.encode_images([_query_image(t.value, size) for t in images]))
-            weights += [t.weight for t in images]
-        vector = (np.asarray(weights, dtype=np.float32)[:, None] * np.concatenate(parts)).sum(0)
-        norm = float(np.linalg.norm(vector))
-        if norm < 1e-6:
-            raise QueryError("The query's terms cancel each other out; change a weight or term.")
-        return vector / norm
+    def _hits(self, key: str, vector: np.ndarray, fetch: int, scale: tuple[float, float]) -> _Hits:
+        from search.space import standardize
+
+        store = self._store(key)
+        scores, ids = store.search(vector, min(fetch, len(store)))
+        exhausted = len(ids) < fetch or fetch >= len(store)
+        z = standardize(scores, self._background(key) @ vector)
+        return _Hits(key, ids, scale[0] + scale[1] * z, exhausted)
+
+    def _background(self, key: str) -> np.ndarray:
+        if key not in self._backgrounds:
+            self._backgrounds[key] = self.library.catalog.sample_vectors(key, BACKGROUND_SAMPLE)
+        return self._backgrounds[key]
+
+    def _group(self, hits, lexical_hits, searches, scale, filters: SearchFilters):
+        """Files from the hits: each file's best segment across the indexes decides its
+        semantic score; full-text matches are fused in (search/fusion.py); a file with
+        timed hits reports its best moment."""
+        from search.fusion import fuse
+
+        catalog = self.library.catalog
+        segment_ids = [int(i) for h in hits for i in h.ids.tolist()]
+        segment_ids += [seg for _, seg, _ in lexical_hits if seg is not None]
+        found = catalog.resolve_segments(segment_ids)
+        files: dict[int, _File] = {}
+        for h in hits:
+            for score, seg_id in zip(h.scores.tolist(), h.ids.tolist(), strict=True):
+                if seg_id in found:  # else removed since the index was loaded
+                    item, segment = found[seg_id]
+                    files.setdefault(item.id, _File(item)).add(segment, score)
+        lexical_scores: dict[int, float] = {}
+        for item_id, seg_id, score in lexical_hits:
+            lexical_scores.setdefault(item_id, score)
+            if seg_id is not None and seg_id in found:
+                item, segment = found[seg_id]
+                files.setdefault(item.id, _File(item)).add_text(segment)
+        unscored = [i for i in lexical_scores if i not in files or files[i].score is None]
+        for item_id, item, segment, score in self._exact_scores(unscored, searches, scale):
+            files.setdefault(item_id, _File(item)).add(segment, score)
+        semantic = sorted(
+            ((i, f.score) for i, f in files.items() if f.score is not None), key=lambda p: -p[1]
+        )
+        results = []
+        for item_id, _ in fuse(semantic, list(lexical_scores.items())):
+            file = files.get(item_id)
+            if file is None or file.score is None:
+                continue
+            if filters.accepts(file.item, file.score):
+                results.append(file.result(self.library))
+        return results
+
+    def _exact_scores(self, item_ids, searches, scale):
+        """Calibrated scores of files the full-text index found but no vector search
+        reached: their real similarity, so one scale ranks and filters everything."""
+        if not item_ids:
+            return
+        for key, vector in searches:
+            rows = self.library.catalog.item_vectors(item_ids, key)
+            if not rows:
+                continue
+            sims = np.stack([v for _, _, _, v in rows]) @ vector
+            calibrated = self._calibrated(key, vector, sims, scale)
+            for (item_id, item, segment, _), score in zip(rows, calibrated.tolist(), strict=True):
+                yield item_id, item, segment, score
+
+
+@dataclass
+class _File:
+    """One file's hits while grouping: its best segment and its timed hits."""
+
+    item: Item
+    score: float | None = None
+    best: Segment | None = None
+    timed: list[tuple[float, float, float]] = field(default_factory=list)
+    text: Segment | None = None
+
+    def add(self, segment: Segment, score: float) -> None:
+        if self.score is None or score > self.score:
+            self.score, self.best = score, segment
+        if segment.start_s is not None and segment.end_s is not None:
+            self.timed.append((segment.start_s, segment.end_s, score))
+
+    def add_text(self, segment: Segment) -> None:
+        """A passage the full-text index matched (the snippet when no vector hit has text)."""
+        if self.text is None:
+            self.text = segment
+
+    def moment(self) -> tuple[float | None, float | None]:
+        """The merged run of timed hits around the best one (None for untimed files)."""
+        from search.moments import merge_moments
+
+        if not self.timed:
+            return None, None
+        best = max(score for _, _, score in self.timed)
+        close = [h for h in self.timed if h[2] >= best - MOMENT_TOLERANCE_SCORE]
+        top = merge_moments(close, MOMENT_GAP_S)[0]
+        return top.start, top.end
+
+    def result(self, library: Library) -> SearchResult:
+        start, end = self.moment()
+        passage = self.best if self.best is not None and self.best.text else self.text
+        snippet = _snippet(passage.text) if passage is not None and passage.text else None
+        thumbnail = None
+        if self.item.kind == "video" and start is not None:
+            thumbnail = library.moment_still(self.item, start)
+        return SearchResult(
+            self.item.path,
+            self.item.kind,
+            round(self.score, 6),
+            start,
+            end,
+            modified=item_date(self.item),
+            snippet=snippet,
+            thumbnail=thumbnail,
+        )
+
+
+_TERM_KINDS = ("text", "image", "audio", "video")
+
+
+def _w(terms: list[Term]) -> list[float]:
+    return [t.weight for t in terms]
+
+
+def _combine(parts: list[tuple[np.ndarray, list[float]]]) -> np.ndarray:
+    """Weighted sum of each term's normalised embedding, normalised again."""
+    vectors = np.concatenate([v for v, _ in parts])
+    weights = np.asarray([w for _, ws in parts for w in ws], dtype=np.float32)
+    total = (weights[:, None] * vectors).sum(0)
+    if float(np.linalg.norm(total)) < 1e-6:
+        raise QueryError("The query's terms cancel each other out; change a weight or term.")
+    return _normalise(total)
+
+
+def _normalise(vector: np.ndarray) -> np.ndarray:
+    return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
 
 
 def _query_image(path: str, min_side: int):
     """Decoded as the indexer decodes (JPEG draft mode included), so a library photo used
     as a query finds itself at score 1."""
+    from indexers.image import load_image
+
     try:
         return load_image(path, min_side=min_side)[0]
     except BadFileError as exc:
         raise QueryError(f"Cannot use {path} as a query image: {exc}") from None
     except OSError as exc:
         raise QueryError(f"Cannot read the query image {path}: {exc.strerror or exc}") from None
+
+
+def _snippet(text: str) -> str:
+    """The start of the best passage, cut at a word boundary."""
+    flat = " ".join(text.split())
+    if len(flat) <= SNIPPET_CHARS:
+        return flat
+    return flat[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"

@@ -22,8 +22,10 @@ class SearchFilters:
     """Which results a search keeps, and their order.
 
     kinds: only these kinds (empty: every kind). folder: only files inside this folder.
-    modified_after / modified_before: the file's modification time in epoch seconds, the
-    first inclusive, the second exclusive (`parse_date` turns "2024-06-30" into either).
+    modified_after / modified_before: the file's date in epoch seconds (when a photo was
+    taken, from its EXIF, else when the file was last modified), the first inclusive, the
+    second exclusive (`parse_date` turns "2024-06-30" into either). min_duration /
+    max_duration: seconds of sound or video (files without a duration fail such a filter).
     min_score: only results scoring at least this (cosine, -1..1). sort: "relevance" (best
     first) or "date" (newest first among the best max(DATE_SORT_POOL, offset + k) matches).
     """
@@ -34,6 +36,8 @@ class SearchFilters:
     modified_before: float | None = None
     min_score: float | None = None
     sort: str = "relevance"
+    min_duration: float | None = None
+    max_duration: float | None = None
 
     def __post_init__(self) -> None:
         kinds = tuple(dict.fromkeys(self.kinds))
@@ -57,6 +61,11 @@ class SearchFilters:
         after, before = self.modified_after, self.modified_before
         if after is not None and before is not None and after >= before:
             raise QueryError("The date range is empty: its start is not before its end.")
+        shortest, longest = self.min_duration, self.max_duration
+        if (shortest is not None and shortest < 0) or (longest is not None and longest < 0):
+            raise QueryError("A duration cannot be negative.")
+        if shortest is not None and longest is not None and shortest > longest:
+            raise QueryError("The duration range is empty: its minimum is above its maximum.")
 
     @property
     def active(self) -> bool:
@@ -67,6 +76,8 @@ class SearchFilters:
             or self.modified_after is not None
             or self.modified_before is not None
             or self.min_score is not None
+            or self.min_duration is not None
+            or self.max_duration is not None
         )
 
     def accepts(self, item: Item, score: float) -> bool:
@@ -76,10 +87,24 @@ class SearchFilters:
             return False
         if self.folder and not _inside(item.path, self.folder):
             return False
-        mtime = item.mtime_ns / 1e9
-        if self.modified_after is not None and mtime < self.modified_after:
+        when = item_date(item)
+        if self.modified_after is not None and when < self.modified_after:
             return False
-        return self.modified_before is None or mtime < self.modified_before
+        if self.modified_before is not None and when >= self.modified_before:
+            return False
+        if self.min_duration is None and self.max_duration is None:
+            return True
+        duration = item.duration_s
+        if duration is None:
+            return False
+        if self.min_duration is not None and duration < self.min_duration:
+            return False
+        return self.max_duration is None or duration <= self.max_duration
+
+
+def item_date(item: Item) -> float:
+    """When a photo was taken (EXIF), else when the file was last modified: epoch seconds."""
+    return item.taken_at if item.taken_at is not None else item.mtime_ns / 1e9
 
 
 def parse_date(text: str, end_of_day: bool = False) -> float:

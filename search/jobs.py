@@ -27,6 +27,7 @@ from search.catalog import Root
 from search.errors import AlreadyIndexingError, LibraryRootError, TroveError
 from search.library import Library, catalog_path
 from search.models import ClipEncoder, get_preset, load_encoder
+from search.models.encoders import Encoders
 from search.models.registry import DEFAULT_CLIP_MODEL
 from search.models.weights import resolve_weights
 
@@ -179,7 +180,7 @@ class IndexJobs:
             library = Library(self.data_dir)
             indexer = Indexer(
                 library,
-                encoder,
+                Encoders(encoder),
                 batch_size=self.batch_size,
                 workers=self.workers,
                 progress=False,
@@ -329,11 +330,11 @@ def _remove_root(library: Library, path: str) -> int:
             for item in library.catalog.items_under(target.path).values()
             if not any(item.path.startswith(other.rstrip("/") + "/") for other in others)
         ]
-        model = library.clip_model
-        store = library.open_store(load_encoder(model)) if model and doomed else None
-        gone = library.catalog.delete_items(doomed)
-        library.catalog.remove_root(target.path)
-        if store is not None:
+        catalog = library.catalog
+        stores = {k: library.open_store(k, catalog.vector_dim(k)) for k in catalog.vector_keys()}
+        gone = catalog.delete_items(doomed)
+        catalog.remove_root(target.path)
+        for key, store in stores.items():
             store.remove(gone)
-            store.save(library.index_path(store.model), library.catalog.generation)
+            store.save(library.index_path(key), catalog.generation)
     return len(doomed)

@@ -12,10 +12,11 @@ from filelock import FileLock, Timeout
 from search.catalog import Catalog
 from search.errors import AlreadyIndexingError, ModelMismatchError, NoLibraryError
 from search.models import ClipEncoder, load_encoder
+from search.models.encoders import meta_key
 from search.models.registry import DEFAULT_CLIP_MODEL
 from search.store import VectorStore, open_store
 
-CLIP_MODEL_KEY = "model.clip"
+CLIP_MODEL_KEY = meta_key("clip")
 
 
 def default_data_dir() -> Path:
@@ -48,13 +49,17 @@ class Library:
     def close(self) -> None:
         self.catalog.close()
 
-    def index_path(self, model: str) -> Path:
-        return self.data_dir / "indexes" / f"{model}.faiss"
+    def index_path(self, key: str) -> Path:
+        """The FAISS file of a vector key ("clip-vit-b-32", "clip-vit-b-32:text", ...)."""
+        return self.data_dir / "indexes" / f"{key.replace(':', '--')}.faiss"
+
+    def model(self, space: str) -> str | None:
+        """The model this library's vectors in `space` were built with (None while none)."""
+        return self.catalog.get_meta(meta_key(space))
 
     @property
     def clip_model(self) -> str | None:
-        """The model this library's image vectors were built with (None while empty)."""
-        return self.catalog.get_meta(CLIP_MODEL_KEY)
+        return self.model("clip")
 
     def search_encoder(self, requested: str | None, model_path: str | None) -> ClipEncoder:
         """The encoder to search with: the library's own model, unless a different one is
@@ -68,10 +73,18 @@ class Library:
             )
         return load_encoder(requested or built or DEFAULT_CLIP_MODEL, model_path)
 
-    def open_store(self, encoder: ClipEncoder, save_if_rebuilt: bool = True) -> VectorStore:
-        return open_store(
-            self.catalog, self.index_path(encoder.name), encoder.name, encoder.dim, save_if_rebuilt
-        )
+    def open_store(self, key: str, dim: int, save_if_rebuilt: bool = True) -> VectorStore:
+        return open_store(self.catalog, self.index_path(key), key, dim, save_if_rebuilt)
+
+    def moment_still(self, item, at_s: float) -> str | None:
+        """A cached still of a video at `at_s`, beside the catalog (None if undecodable)."""
+        from search.errors import BadFileError
+        from search.media import Thumbnails
+
+        try:
+            return str(Thumbnails(self.data_dir / "thumbnails").get(item.path, at_s=at_s))
+        except (BadFileError, OSError):
+            return None
 
     def size_on_disk(self) -> int:
         """Bytes of the catalog and the indexes; the UI's thumbnail cache is not counted."""

@@ -31,22 +31,31 @@ FILE_ROUTES = ("/gradio_api/file=", "/gradio_api/file/")
 
 
 class Thumbnails:
-    """Downscaled JPEG copies of library images, made on first view, kept in a folder.
+    """Downscaled JPEG copies of library images, and stills of video moments, made on
+    first view, kept in a folder.
 
-    Keyed by path, size, modification time and box size, so a changed file gets a new one.
+    Keyed by path, size, modification time, box size and moment, so a changed file gets a
+    new one.
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def get(self, path: str, box: int = THUMB_SIZE) -> Path:
+    def get(self, path: str, box: int = THUMB_SIZE, at_s: float | None = None) -> Path:
+        """A thumbnail of an image, or with `at_s`, the still of a video at that second."""
         st = os.stat(path)
+        moment = "" if at_s is None else f"\0{at_s:.3f}"
         key = hashlib.blake2b(
-            f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{box}".encode(), digest_size=16
+            f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{box}{moment}".encode(), digest_size=16
         ).hexdigest()
         out = self.folder / key[:2] / f"{key}.jpg"
         if not out.exists():
-            image, _, _ = load_image(path, min_side=box)
+            if at_s is None:
+                image, _, _ = load_image(path, min_side=box)
+            else:
+                from indexers.video import frame_at
+
+                image = frame_at(path, at_s, box)
             image.thumbnail((box, box), Image.Resampling.LANCZOS)
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")

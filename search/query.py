@@ -4,8 +4,9 @@
     2:"golden retriever" + 0.5:./bella.jpg
     a cat on a sofa
 
-A term is a quoted phrase, an image file (a bare token that starts like a path, ./ ../ / ~/,
-or ends in an image extension), or a run of plain words (one phrase). `+` and `-` count as
+A term is a quoted phrase, a media file (a bare token that starts like a path, ./ ../ / ~/,
+or ends in an image, sound or video extension: the file's kind is the term's kind), or a run
+of plain words (one phrase). `+` and `-` count as
 operators only standing alone, so "t-shirt" and "black+white" stay words.
 """
 
@@ -23,11 +24,17 @@ TOKEN = re.compile(
 )
 
 
+# Files whose content can be a query; a path of another kind is searched as an image.
+QUERY_FILE_KINDS = {"image": "image", "audio": "audio", "video": "video"}
+
+
 @dataclass(frozen=True)
 class Term:
-    kind: str  # "text" or "image"
+    kind: str  # "text", or the kind of a query file: "image", "audio", "video"
     value: str
     weight: float = 1.0
+    # A "quoted phrase": the full-text index matches it as an exact phrase.
+    quoted: bool = False
 
 
 @dataclass(frozen=True)
@@ -35,16 +42,22 @@ class Query:
     terms: tuple[Term, ...]
 
 
-def parse_query(text: str, images: tuple[str, ...] = ()) -> Query:
-    """Parse the query language; `images` (from --image) are added as positive terms."""
+def parse_query(
+    text: str,
+    images: tuple[str, ...] = (),
+    sounds: tuple[str, ...] = (),
+    videos: tuple[str, ...] = (),
+) -> Query:
+    """Parse the query language; files given with --image, --audio and --video are added
+    as positive terms."""
     terms: list[Term] = []
     words: list[str] = []
     sign = 1.0
     after_operator = False
 
-    def add(kind: str, value: str, weight: float) -> None:
+    def add(kind: str, value: str, weight: float, quoted: bool = False) -> None:
         nonlocal sign, after_operator
-        terms.append(Term(kind, value, sign * weight))
+        terms.append(Term(kind, value, sign * weight, quoted))
         sign, after_operator = 1.0, False
 
     def flush_words() -> None:
@@ -66,10 +79,11 @@ def parse_query(text: str, images: tuple[str, ...] = ()) -> Query:
             flush_words()
             if not quoted.strip():
                 raise QueryError(f"Empty quotes in: {text}")
-            add("text", quoted, _weight(weight))
-        elif _looks_like_image(bare):
+            add("text", quoted, _weight(weight), quoted=True)
+        elif _looks_like_file(bare):
             flush_words()
-            add("image", _image_path(bare), _weight(weight))
+            path = _file_path(bare)
+            add(QUERY_FILE_KINDS.get(kind_for_path(path) or "", "image"), path, _weight(weight))
         elif weight is not None:
             flush_words()
             add("text", bare, _weight(weight))
@@ -78,9 +92,12 @@ def parse_query(text: str, images: tuple[str, ...] = ()) -> Query:
     flush_words()
     if after_operator:
         raise QueryError(f"The query ends with an operator: {text}")
-    terms += [Term("image", _image_path(path)) for path in images]
+    for kind, paths in (("image", images), ("audio", sounds), ("video", videos)):
+        terms += [Term(kind, _file_path(path)) for path in paths]
     if not terms:
-        raise QueryError("The query is empty: type some words, or give an image with --image.")
+        raise QueryError(
+            "The query is empty: type some words, or give a file with --image, --audio or --video."
+        )
     if not any(t.weight > 0 for t in terms):
         raise QueryError(
             "The query has only negative terms. Say what you want, then what to avoid: "
@@ -102,11 +119,11 @@ def _weight(prefix: str | None) -> float:
     return weight
 
 
-def _looks_like_image(token: str) -> bool:
-    return token.startswith(("./", "../", "/", "~/")) or kind_for_path(token) == "image"
+def _looks_like_file(token: str) -> bool:
+    return token.startswith(("./", "../", "/", "~/")) or kind_for_path(token) in QUERY_FILE_KINDS
 
 
-def _image_path(token: str) -> str:
+def _file_path(token: str) -> str:
     try:
         path = Path(token).expanduser()
         exists = path.is_file()
@@ -115,7 +132,7 @@ def _image_path(token: str) -> str:
         exists = False
     if not exists:
         raise QueryError(
-            f"Image {token} does not exist. Give the path of an image file, or put the words "
-            f'in quotes to search for them as text: "{token}".'
+            f"File {token} does not exist. Give the path of an image, sound or video file, or "
+            f'put the words in quotes to search for them as text: "{token}".'
         )
     return str(path.resolve())

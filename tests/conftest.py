@@ -24,7 +24,7 @@ def photo_library(tmp_path: Path) -> Path:
     make_photo(root / "2023" / "summer" / "lake.webp", 5)
     make_photo(root / "2023" / "summer" / "dog.jpg", 6, quality=90)
     make_photo(root / ".thumbnails" / "beach.jpg", 7)
-    (root / "notes.txt").write_text("not an image, not indexed yet")
+    (root / "settings.ini").write_text("not media: never indexed")
     return root
 
 
@@ -64,9 +64,11 @@ def index_run(library, tiny_encoder):
     """Run the indexer over roots with the counting tiny encoder; returns the summary."""
     from indexers.pipeline import Indexer
     from search.catalog import Root
+    from search.models.encoders import Encoders
 
     def run(*roots: Path, exclude=(), include=(), encoder=None):
-        indexer = Indexer(library, encoder or tiny_encoder, batch_size=4, progress=False)
+        encoders = Encoders(encoder or tiny_encoder, "tiny-clap", "tiny-text")
+        indexer = Indexer(library, encoders, batch_size=4, progress=False)
         return indexer.run([Root(str(r), tuple(include), tuple(exclude)) for r in roots])
 
     return run

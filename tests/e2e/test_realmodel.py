@@ -16,6 +16,7 @@ from search.catalog import Root
 from search.engine import SearchEngine
 from search.errors import WeightsNotFoundError
 from search.models import load_encoder
+from search.models.encoders import Encoders
 from search.models.weights import resolve_weights
 
 DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo"
@@ -34,7 +35,7 @@ def demo_engine(tmp_path_factory):
     from search.library import Library
 
     library = Library(tmp_path_factory.mktemp("realmodel"))
-    Indexer(library, encoder, progress=False).run([Root(str(DEMO), (), ())])
+    Indexer(library, Encoders(encoder), progress=False).run([Root(str(DEMO), (), ())])
     return SearchEngine(library)
 
 

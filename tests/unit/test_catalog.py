@@ -5,13 +5,22 @@ import sqlite3
 import numpy as np
 import pytest
 
-from search.catalog import MIGRATIONS, SCHEMA_VERSION, Catalog, EncodedItem, Root
+from search.catalog import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Catalog,
+    EncodedItem,
+    EncodedSegment,
+    Root,
+)
 from search.errors import TroveError
+from search.lexical import search_lexical
 
 
-def encoded(path: str, fingerprint: str = "fp", vector=None) -> EncodedItem:
-    vector = np.ones((1, 4), dtype=np.float32) if vector is None else vector
-    return EncodedItem(path, "image", 10, 1, fingerprint, 3, 2, [(None, None, None)], vector)
+def encoded(path: str, fingerprint: str = "fp", vector=None, key: str = "m") -> EncodedItem:
+    vector = np.ones(4, dtype=np.float32) if vector is None else vector
+    segment = EncodedSegment(None, None, None, {key: vector})
+    return EncodedItem(path, "image", 10, 1, fingerprint, [segment], width=3, height=2)
 
 
 def test_new_catalog_is_wal_at_latest_schema(tmp_path):
@@ -37,12 +46,15 @@ def test_migration_from_version_1_keeps_data(tmp_path):
     old.close()
 
     catalog = Catalog(path)
-    assert catalog.schema_version == SCHEMA_VERSION == 2
+    assert catalog.schema_version == SCHEMA_VERSION == 3
     assert catalog.item_by_path("/p/a.jpg").fingerprint == "abc"
     ids, matrix = catalog.vectors("tiny-clip")
     assert ids.tolist() == [1] and np.array_equal(matrix[0], vec)
     catalog.add_root(Root("/p", ("*.jpg",), ()))
     assert catalog.roots() == [Root("/p", ("*.jpg",), ())]
+    # Files catalogued before the full-text index are found by name after the upgrade.
+    with catalog.reading() as db:
+        assert [hit.item_id for hit in search_lexical(db, "a", 10)] == [1]
 
 
 def test_catalog_from_a_newer_trove_is_refused(tmp_path):
@@ -55,7 +67,7 @@ def test_catalog_from_a_newer_trove_is_refused(tmp_path):
 def test_generation_moves_with_vectors_not_with_paths(tmp_path):
     catalog = Catalog(tmp_path / "c.sqlite3")
     g0 = catalog.generation
-    catalog.save_encoded([encoded("/a.jpg")], "m")
+    catalog.save_encoded([encoded("/a.jpg")])
     g1 = catalog.generation
     item = catalog.item_by_path("/a.jpg")
     catalog.move_item(item.id, "/b.jpg", 10, 2)
@@ -69,37 +81,38 @@ def test_generation_moves_with_vectors_not_with_paths(tmp_path):
 
 def test_reencoding_same_content_with_another_model_keeps_both_vectors(tmp_path):
     catalog = Catalog(tmp_path / "c.sqlite3")
-    (seg,), replaced = catalog.save_encoded([encoded("/a.jpg")], "old")
-    assert replaced == []
-    (same_seg,), replaced = catalog.save_encoded(
-        [encoded("/a.jpg", vector=np.zeros((1, 8)))], "new"
-    )
-    assert same_seg == seg and replaced == []
+    first = catalog.save_encoded([encoded("/a.jpg", key="old")])
+    (seg,) = first.added["old"][0]
+    assert first.replaced == {} and first.deleted == []
+    second = catalog.save_encoded([encoded("/a.jpg", vector=np.zeros(8), key="new")])
+    assert second.added["new"][0] == [seg] and second.replaced == {} and second.deleted == []
     assert catalog.vectors("old")[0].tolist() == [seg]
     assert catalog.vectors("new")[1].shape == (1, 8)
-    catalog.drop_vectors_except("new")
+    assert catalog.vector_keys() == ["new", "old"]
+    catalog.drop_vectors(["old"])
     assert len(catalog.vectors("old")[0]) == 0
 
 
 def test_changed_content_replaces_segments(tmp_path):
     catalog = Catalog(tmp_path / "c.sqlite3")
-    (seg,), _ = catalog.save_encoded([encoded("/a.jpg", "v1")], "m")
-    (new_seg,), replaced = catalog.save_encoded([encoded("/a.jpg", "v2")], "m")
-    assert replaced == [seg] and new_seg != seg
+    (seg,) = catalog.save_encoded([encoded("/a.jpg", "v1")]).added["m"][0]
+    saved = catalog.save_encoded([encoded("/a.jpg", "v2")])
+    (new_seg,) = saved.added["m"][0]
+    assert saved.deleted == [seg] and new_seg != seg
     assert catalog.vectors("m")[0].tolist() == [new_seg]
 
 
 def test_failure_is_recorded_and_clears_vectors(tmp_path):
     catalog = Catalog(tmp_path / "c.sqlite3")
-    (seg,), _ = catalog.save_encoded([encoded("/a.jpg")], "m")
+    (seg,) = catalog.save_encoded([encoded("/a.jpg")]).added["m"][0]
     assert catalog.record_failure("/a.jpg", "image", 1, 2, "truncated") == [seg]
     assert catalog.failures() == [("/a.jpg", "truncated")]
     assert catalog.counts() == {}
-    catalog.save_encoded([encoded("/a.jpg")], "m")
+    catalog.save_encoded([encoded("/a.jpg")])
     assert catalog.failures() == [] and catalog.counts() == {"image": 1}
 
 
 def test_items_under_matches_whole_folder_names_only(tmp_path):
     catalog = Catalog(tmp_path / "c.sqlite3")
-    catalog.save_encoded([encoded("/photos/a.jpg"), encoded("/photos-old/b.jpg")], "m")
+    catalog.save_encoded([encoded("/photos/a.jpg"), encoded("/photos-old/b.jpg")])
     assert list(catalog.items_under("/photos")) == ["/photos/a.jpg"]

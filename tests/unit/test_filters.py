@@ -66,8 +66,9 @@ def test_folder_filter_keeps_only_files_inside(dated_library, library):
 def test_kind_filter(dated_library, library):
     engine = SearchEngine(library)
     assert len(engine.search("x", k=10, filters=SearchFilters(kinds=("image",)))) == 8
-    with pytest.raises(QueryError, match="Unknown kind 'audio'"):
-        SearchFilters(kinds=("audio",))
+    assert engine.search("x", k=10, filters=SearchFilters(kinds=("audio", "video"))) == []
+    with pytest.raises(QueryError, match="Unknown kind 'sound'"):
+        SearchFilters(kinds=("sound",))
 
 
 def test_date_range_includes_both_days(dated_library, library):

@@ -41,7 +41,7 @@ def test_touch_is_not_reencoded_but_a_modified_file_is(
     modified = index_run(photo_library)
     assert (modified.indexed, modified.unchanged) == (1, 5)
     assert tiny_encoder.images_encoded == 7
-    assert len(library.open_store(tiny_encoder)) == 6
+    assert len(library.open_store(tiny_encoder.name, tiny_encoder.dim)) == 6
 
 
 def test_rename_and_move_keep_vectors_and_search_finds_the_new_path(
@@ -81,7 +81,7 @@ def test_deleted_file_leaves_catalog_and_index(photo_library, library, index_run
     summary = index_run(photo_library)
     assert summary.removed == 1
     assert str(photo_library / "forest.jpg") not in indexed_paths(library)
-    store = library.open_store(tiny_encoder)
+    store = library.open_store(tiny_encoder.name, tiny_encoder.dim)
     assert len(store) == 5
     paths = {r.path for r in SearchEngine(library).search("forest", k=10)}
     assert str(photo_library / "forest.jpg") not in paths

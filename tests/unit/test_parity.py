@@ -15,6 +15,7 @@ from PIL import Image
 from indexers.pipeline import Indexer
 from search.catalog import Root
 from search.models import ClipEncoder, get_preset
+from search.models.encoders import Encoders
 from tests.media import make_photo
 
 pytestmark = pytest.mark.slow
@@ -108,7 +109,9 @@ def test_indexed_vectors_equal_reference(tmp_path, reference, trove_encoder, lib
     """The whole pipeline (decode threads, batching, catalog blobs) changes nothing."""
     root = tmp_path / "lib"
     paths = [make_photo(root / f"p{i}.png", 20 + i, (300 + 20 * i, 200)) for i in range(5)]
-    Indexer(library, trove_encoder, batch_size=2, progress=False).run([Root(str(root), (), ())])
+    Indexer(library, Encoders(trove_encoder), batch_size=2, progress=False).run(
+        [Root(str(root), (), ())]
+    )
     ids, vectors = library.catalog.vectors("clip-vit-b-32")
     by_path = {
         library.catalog.resolve_segments([int(i)])[int(i)][0].path: v

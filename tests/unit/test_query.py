@@ -20,9 +20,9 @@ def test_plain_words_are_one_phrase():
 def test_combined_query_with_image_and_negative(ref):
     q = parse_query('"beach at sunset" + ./ref.jpg - "people"')
     assert q.terms == (
-        Term("text", "beach at sunset", 1.0),
+        Term("text", "beach at sunset", 1.0, quoted=True),
         Term("image", ref, 1.0),
-        Term("text", "people", -1.0),
+        Term("text", "people", -1.0, quoted=True),
     )
 
 
@@ -46,7 +46,7 @@ def test_image_option_adds_a_term(ref):
 
 
 def test_single_quotes_and_apostrophes():
-    assert parse_query("'dog park'").terms == (Term("text", "dog park"),)
+    assert parse_query("'dog park'").terms == (Term("text", "dog park", quoted=True),)
     assert parse_query("dog's toy").terms == (Term("text", "dog's toy"),)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from search import store as store_module
-from search.catalog import Catalog, EncodedItem
+from search.catalog import Catalog, EncodedItem, EncodedSegment
 from search.store import FLAT, IndexChoice, VectorStore, choose_index, open_store, sidecar_path
 
 
@@ -61,10 +61,11 @@ def catalog_of(path, vectors: np.ndarray) -> Catalog:
     catalog = Catalog(path)
     catalog.save_encoded(
         [
-            EncodedItem(f"/l/{i}.jpg", "image", 1, 1, f"fp{i}", 1, 1, [(None, None, None)], v[None])
+            EncodedItem(
+                f"/l/{i}.jpg", "image", 1, 1, f"fp{i}", [EncodedSegment(None, None, None, {"m": v})]
+            )
             for i, v in enumerate(vectors)
-        ],
-        "m",
+        ]
     )
     return catalog
 

@@ -406,7 +406,7 @@ def test_item_detail(ui, photo_library, tmp_path):
     assert as_json["file"] == path and "path" not in as_json
     assert as_json["original_url"] == f"/gradio_api/file={path}"
     with pytest.raises(QueryError, match="not a file of this library"):
-        ui.item_detail(str(photo_library / "notes.txt"))
+        ui.item_detail(str(photo_library / "settings.ini"))
     os.remove(path)
     with pytest.raises(QueryError, match="moved or deleted"):
         ui.item_detail(path)
@@ -444,7 +444,7 @@ def test_media_policy_serves_only_library_files_and_thumbnails(ui, photo_library
         f"{root}/2023/../../outside.jpg",
         str(root / "link-out.jpg"),  # a symlink pointing out of the library folder
         str(root / ".secret.jpg"),  # hidden: not indexed, so not served
-        str(root / "notes.txt"),  # in the folder but not a library file
+        str(root / "settings.ini"),  # in the folder but not a library file
         str(ui.data_dir / "catalog.sqlite3"),
         "/etc/passwd",
         "https://example.com/x.jpg",

@@ -1,0 +1,222 @@
+"""One file -> its segments and what each segment asks of the encoders, per kind.
+
+A photo is one segment (its pixels; with OCR on, also the text found in it). A sound is
+cut into windows, plus one segment for the whole file. A video is its sampled frames and
+the windows of its sound track, plus one segment for the whole file. A document is its
+chunks. Each segment carries encoder inputs by role (search/models/encoders.py): "image"
+(a preprocessed tensor), "caption" and "sentence" (text), "audio" (a waveform), or POOLED:
+the mean of the file's other vectors in that role.
+
+Native decoders (FFmpeg, pdf parsing) run in isolated worker processes bounded in time and
+memory (indexers/isolation.py); photos decode in the indexer's threads, where Pillow's
+decompression-bomb guard bounds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from indexers.isolation import IsolatedDecoder
+from indexers.walk import FoundFile
+from search.errors import BadFileError
+from search.models.encoders import Encoders
+
+POOLED = "pooled"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A segment waiting for its vectors: its span and its encoder inputs by role."""
+
+    start_s: float | None
+    end_s: float | None
+    text: str | None
+    inputs: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Decoded:
+    found: FoundFile
+    fingerprint: str
+    segments: list[Pending]
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+    taken_at: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+# The roles a kind cannot be indexed without; other roles are used when available.
+REQUIRED_ROLES = {
+    "image": ("image",),
+    "audio": ("audio",),
+    "video": ("image",),
+    "document": ("sentence", "caption"),
+}
+# The vector every healthy item of a kind has: an item without one under the current
+# model (after a model change) is encoded again.
+PRIMARY_ROLE = {"image": "image", "audio": "audio", "video": "image", "document": "sentence"}
+
+
+@dataclass(frozen=True)
+class SegmentSettings:
+    ocr: bool = False
+    # Video frames per second of footage (the cap per video is indexers/video.py's).
+    frame_rate: float | None = None
+
+
+class Segmenter:
+    """Decodes files of every kind into Decoded, with the encoders' preprocessing."""
+
+    def __init__(
+        self,
+        encoders: Encoders,
+        isolation: IsolatedDecoder,
+        settings: SegmentSettings | None = None,
+        skip_roles: frozenset[str] = frozenset(),
+    ) -> None:
+        """`skip_roles`: roles whose model is unavailable this run (no weights): their
+        inputs are not prepared, and the caller has said so to the user."""
+        self.encoders = encoders
+        self.isolation = isolation
+        self.settings = settings or SegmentSettings()
+        self.skip_roles = skip_roles
+
+    def wants(self, role: str) -> bool:
+        return role not in self.skip_roles
+
+    def __call__(self, found: FoundFile, fingerprint: str) -> Decoded:
+        decode = {
+            "image": self.image,
+            "audio": self.audio,
+            "video": self.video,
+            "document": self.document,
+        }[found.kind]
+        return decode(found, fingerprint)
+
+    # -- kinds ---------------------------------------------------------------------------
+
+    def image(self, found: FoundFile, fingerprint: str) -> Decoded:
+        from indexers.image import load_photo
+
+        clip = self.encoders.clip
+        photo = load_photo(found.path, min_side=clip.spec.image_size)
+        inputs: dict[str, Any] = {"image": clip.preprocess(photo.image)}
+        text = None
+        if self.settings.ocr and self.wants("sentence"):
+            from indexers.ocr import ocr_image
+
+            text = ocr_image(photo.image).strip() or None
+            if text:
+                inputs["sentence"] = text
+        return Decoded(
+            found,
+            fingerprint,
+            [Pending(None, None, text, inputs)],
+            width=photo.width,
+            height=photo.height,
+            taken_at=photo.taken_at,
+            info=dict(photo.details),
+        )
+
+    def audio(self, found: FoundFile, fingerprint: str) -> Decoded:
+        from indexers.audio import load_audio
+
+        clap = self.encoders.get("clap")
+        clip = self.isolation.run(load_audio, found.path, clap.sample_rate)
+        segments = self._sound_segments(clip.samples, clap)
+        if not segments:
+            raise BadFileError("nothing to index: the recording is silent")
+        info = {"sample_rate": clip.source_rate, "channels": clip.channels, **clip.tags}
+        return Decoded(
+            found,
+            fingerprint,
+            [*segments, Pending(None, None, None, {"audio": POOLED})],
+            duration_s=clip.duration_s,
+            info=info,
+        )
+
+    def video(self, found: FoundFile, fingerprint: str) -> Decoded:
+        from indexers import video
+
+        clip_encoder = self.encoders.clip
+        info = self.isolation.run(video.probe_video, found.path)
+        rate = self.settings.frame_rate or video.DEFAULT_FRAME_RATE
+        frames = self.isolation.run(
+            video.sample_frames, found.path, rate, video.MAX_FRAMES_PER_VIDEO, None,
+            clip_encoder.spec.image_size,
+        )
+        if not frames:
+            raise BadFileError("no frame could be decoded")
+        segments = [
+            Pending(
+                frame.t_s,
+                _frame_end(frames, i, info.duration_s),
+                None,
+                {"image": clip_encoder.preprocess(frame.image)},
+            )
+            for i, frame in enumerate(frames)
+        ]
+        whole: dict[str, Any] = {"image": POOLED}
+        if info.has_audio and self.wants("audio"):
+            clap = self.encoders.get("clap")
+            samples = self.isolation.run(video.load_video_audio, found.path, clap.sample_rate)
+            sound = self._sound_segments(samples, clap) if samples is not None else []
+            segments += sound
+            if sound:
+                whole["audio"] = POOLED
+        details = {
+            "codec": info.codec,
+            "fps": round(info.fps, 3) if info.fps else None,
+            "rotation": info.rotation,
+            "frames_indexed": len(frames),
+        }
+        return Decoded(
+            found,
+            fingerprint,
+            [*segments, Pending(None, None, None, whole)],
+            width=info.width,
+            height=info.height,
+            duration_s=info.duration_s,
+            info={k: v for k, v in details.items() if v is not None},
+        )
+
+    def document(self, found: FoundFile, fingerprint: str) -> Decoded:
+        from indexers.text import chunk_document, load_document
+
+        doc = self.isolation.run(load_document, found.path)
+        chunks = chunk_document(doc)
+        if not chunks:
+            raise BadFileError("nothing to index: the document has no text")
+        segments = [
+            Pending(
+                chunk.start_s,
+                chunk.end_s,
+                chunk.text,
+                {role: chunk.text for role in ("sentence", "caption") if self.wants(role)},
+            )
+            for chunk in chunks
+        ]
+        info = dict(doc.info)
+        if doc.title:
+            info["title"] = doc.title
+        return Decoded(found, fingerprint, segments, info=info)
+
+    # -- shared ----------------------------------------------------------------------------
+
+    def _sound_segments(self, samples, clap) -> list[Pending]:
+        from indexers.audio import audio_windows
+
+        return [
+            Pending(w.start_s, w.end_s, None, {"audio": w.samples})
+            for w in audio_windows(samples, clap.sample_rate, clap.window_s)
+        ]
+
+
+def _frame_end(frames: list, i: int, duration_s: float | None) -> float:
+    """A frame stands for the footage until the next sampled frame (or the end)."""
+    if i + 1 < len(frames):
+        return frames[i + 1].t_s
+    return max(frames[i].t_s, duration_s or frames[i].t_s)
