@@ -1,0 +1,109 @@
+"""`app.py finetune`: the argument parser and the command, wired into app.py by two calls."""
+
+from __future__ import annotations
+
+import argparse
+
+from search.finetune.adapters import TRAINABLE
+from search.finetune.objectives import OBJECTIVES
+from search.finetune.pairs import LABEL_SOURCES
+
+
+def add_finetune_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the `finetune` sub-command to app.py's sub-parsers."""
+    p = subparsers.add_parser(
+        "finetune",
+        help="teach a CLIP model your captions or labels; saves a new model preset",
+        description="Fine-tune a CLIP preset on captioned or labelled pictures, report "
+        "held-out recall before and after, and save the result as preset NAME "
+        "(in <data dir>/models/NAME) for `python app.py index --model NAME`.",
+    )
+    p.add_argument(
+        "--pairs",
+        required=True,
+        metavar="PATH",
+        help="a folder of photo.jpg + photo.txt captions, a pairs .csv/.jsonl/.json "
+        "(path, caption), or a folder of label folders (Pets/Bella/*.jpg -> 'Bella')",
+    )
+    p.add_argument("--model", default="clip-vit-b-32", help="base preset (default clip-vit-b-32)")
+    p.add_argument("--model-path", help="local checkpoint file or folder for the base preset")
+    p.add_argument("--out", required=True, metavar="NAME", help="name of the new preset")
+    p.add_argument(
+        "--objective",
+        choices=list(OBJECTIVES),
+        default="clip",
+        help="; ".join(f"{k}: {v}" for k, v in OBJECTIVES.items()) + " (default clip)",
+    )
+    p.add_argument(
+        "--train",
+        choices=TRAINABLE,
+        default="heads",
+        help="heads (default): the two projection matrices only, towers frozen and "
+        "computed once; last-blocks: also the last --blocks transformer blocks",
+    )
+    p.add_argument("--blocks", type=int, default=1, help="blocks per tower for last-blocks")
+    p.add_argument("--epochs", type=int, default=30, help="at most this many (default 30)")
+    p.add_argument("--patience", type=int, default=5, help="stop after N epochs without gain")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, help="learning rate (default 3e-3 heads, 1e-3 blocks)")
+    p.add_argument(
+        "--holdout", type=float, default=0.2, help="share of files held out for the figures"
+    )
+    p.add_argument("--seed", type=int, default=0, help="same seed, same split and weights")
+    p.add_argument(
+        "--labels",
+        choices=LABEL_SOURCES,
+        default="auto",
+        help="how a folder is read: sidecar .txt captions, folder names, or auto",
+    )
+    p.add_argument(
+        "--label-template",
+        default="{}",
+        metavar="TEXT",
+        help='turn a folder label into a caption, e.g. "a photo of {}"',
+    )
+    p.add_argument(
+        "--general",
+        metavar="PATH",
+        help="general pictures with captions (same formats as --pairs) whose embeddings "
+        "should stay as the base has them; their retrieval is reported before and after",
+    )
+    p.add_argument(
+        "--distill",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="weight of the pull towards the base model on --general (default 0: off)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing preset NAME")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_finetune)
+    return p
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    from search.finetune.train import FinetuneConfig, finetune
+
+    config = FinetuneConfig(
+        pairs=args.pairs,
+        model=args.model,
+        out=args.out,
+        model_path=args.model_path,
+        objective=args.objective,
+        train=args.train,
+        blocks=args.blocks,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        holdout=args.holdout,
+        patience=args.patience,
+        seed=args.seed,
+        distill=args.distill,
+        general=args.general,
+        labels=args.labels,
+        label_template=args.label_template,
+        force=args.force,
+    )
+    result = finetune(config, progress=not args.quiet)
+    print("\n".join(result.report.lines() + result.lines()))
+    return 0
