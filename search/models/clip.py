@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from search.models.registry import CONFIG_DIR, ModelSpec
-from search.models.weights import ResolvedWeights, resolve_weights
+from search.models.weights import ResolvedWeights, resolve_weights, weights_fingerprint
 
 TEXT_BATCH = 64
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -84,6 +84,17 @@ class ClipEncoder:
     @property
     def dim(self) -> int:
         return self.spec.embed_dim
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever the weights change (see `weights_fingerprint`)."""
+        config = CONFIG_DIR / f"{self.spec.architecture}.json"
+        base = weights_fingerprint(self.spec, self.resolve(), config if config.is_file() else None)
+        if self.spec.adapter:
+            from search.finetune.adapters import adapted_fingerprint
+
+            return adapted_fingerprint(base, self.spec)
+        return base
 
     def resolve(self) -> ResolvedWeights:
         """Find the weights without loading them (fails fast with the weights message)."""

@@ -17,6 +17,16 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 OPEN_CLIP_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+TRANSFORMERS_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# A transformers checkpoint is a folder: the weights need their config, tokenizer and
+# feature-extractor files beside them.
+CLAP_SUPPORT_FILES = (
+    "config.json",
+    "preprocessor_config.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "merges.txt",
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,8 @@ class ModelSpec:
     # A fine-tuned preset (search.finetune): built-in `base` plus this adapter file.
     base: str | None = None
     adapter: str | None = None
+    # Files that must sit beside the weight file in the same folder (transformers format).
+    support_files: tuple[str, ...] = ()
 
     @property
     def is_tiny(self) -> bool:
@@ -118,10 +130,38 @@ PRESETS: dict[str, ModelSpec] = {
             description="Tiny CLIP with the real OpenCLIP architecture, built locally with a "
             "fixed seed. Untrained: results are meaningless. For tests and offline trials.",
         ),
+        ModelSpec(
+            name="clap-htsat-unfused",
+            family="transformers_clap",
+            space="clap",
+            architecture="ClapModel",
+            pretrained="laion/clap-htsat-unfused",
+            hf_repo="laion/clap-htsat-unfused",
+            embed_dim=512,
+            image_size=0,
+            weight_files=TRANSFORMERS_WEIGHT_FILES,
+            support_files=CLAP_SUPPORT_FILES,
+            size_mb=615,
+            description="Default audio model. LAION CLAP, HTSAT audio tower (unfused) and "
+            "RoBERTa text tower: 10 s windows at 48 kHz, sound events, scenes and music.",
+        ),
+        ModelSpec(
+            name="tiny-clap",
+            family="transformers_clap",
+            space="clap",
+            architecture="trove-tiny-clap",
+            embed_dim=64,
+            image_size=0,
+            seed=0,
+            weight_files=(),
+            description="Tiny CLAP with the real HTSAT + RoBERTa architecture, built locally "
+            "with a fixed seed. Untrained: results are meaningless. For tests and offline trials.",
+        ),
     )
 }
 
 DEFAULT_CLIP_MODEL = "clip-vit-b-32"
+DEFAULT_AUDIO_MODEL = "clap-htsat-unfused"
 
 
 def list_presets() -> list[ModelSpec]:

@@ -26,6 +26,26 @@ class ResolvedWeights:
     source: str
 
 
+def weights_fingerprint(spec: ModelSpec, weights: ResolvedWeights, config: Path | None) -> str:
+    """A short id that changes whenever the weights do, for caches derived from a model.
+
+    A tiny model is defined by its architecture config and seed; real weights by the weight
+    file's identity (its resolved path, which in the Hugging Face cache is the content hash,
+    plus size and modification time).
+    """
+    import hashlib
+
+    h = hashlib.sha256(spec.name.encode())
+    if weights.path is None:
+        h.update(config.read_bytes() if config is not None else b"")
+        h.update(str(spec.seed).encode())
+    else:
+        real = weights.path.resolve()
+        stat = real.stat()
+        h.update(f"{real}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
 def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -63,9 +83,13 @@ def find_in_hf_cache(spec: ModelSpec) -> Path | None:
 
     for filename in spec.weight_files:
         hit = try_to_load_from_cache(spec.hf_repo, filename)
-        if isinstance(hit, str) and os.path.isfile(hit):
+        if isinstance(hit, str) and os.path.isfile(hit) and _has_support_files(spec, Path(hit)):
             return Path(hit)
     return None
+
+
+def _has_support_files(spec: ModelSpec, weight_file: Path) -> bool:
+    return all((weight_file.parent / name).is_file() for name in spec.support_files)
 
 
 def download_weights(spec: ModelSpec) -> ResolvedWeights:
@@ -129,7 +153,10 @@ def _download(spec: ModelSpec) -> tuple[Path | None, str]:
     errors = []
     for filename in spec.weight_files:
         try:
-            return Path(hf_hub_download(spec.hf_repo, filename)), "ok"
+            path = Path(hf_hub_download(spec.hf_repo, filename))
+            for support in spec.support_files:
+                hf_hub_download(spec.hf_repo, support)
+            return path, "ok"
         except Exception as exc:  # the hub client raises many unrelated types; report each
             errors.append(f"{filename}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
     return None, "failed: " + "; ".join(errors)
@@ -139,6 +166,9 @@ def _missing_weights_message(spec: ModelSpec, download_note: str) -> str:
     from huggingface_hub import constants
 
     files = " or ".join(spec.weight_files)
+    if spec.support_files:
+        files += " with " + ", ".join(spec.support_files)
+    tiny = "tiny-clap" if spec.space == "clap" else "tiny-clip"
     return (
         f"No weights for model {spec.name} ({spec.architecture}, {spec.pretrained}) on this "
         f"machine. Looked in: (1) --model-path: not given; (2) the Hugging Face cache "
@@ -147,6 +177,6 @@ def _missing_weights_message(spec: ModelSpec, download_note: str) -> str:
         f"`python app.py models download {spec.name}` and copy its Hugging Face cache folder "
         f"to this machine (or set HF_HOME to it), or pass "
         f"--model-path /path/to/{spec.weight_files[0]}. "
-        f"To try Trove without weights, add `--model tiny-clip` (an untrained model: the "
+        f"To try Trove without weights, add `--model {tiny}` (an untrained model: the "
         f"pipeline works, the rankings do not mean anything)."
     )
