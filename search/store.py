@@ -3,10 +3,10 @@
 Vectors are keyed by catalog segment ids (IndexIDMap2 for exact search, the inverted lists'
 own ids for IVF), so removals and lookups need no side table. Which index type a library
 gets is a pure function of its size, dimension and memory budget (`choose_index`): exact
-search while it is fast, IVF above that. Each index file has a sidecar JSON saying which
-model, dimension, count, catalog generation, index type and search parameters it reflects;
-anything that does not match the catalog (or the type the catalog's size now calls for) is
-rebuilt.
+search while it is fast, IVF above that. Each index file says in its header (and a sidecar
+JSON beside it says again, for people and tools) which model, dimension, count, catalog
+generation, index type and search parameters it reflects; anything that does not match the
+catalog (or the type the catalog's size now calls for) is rebuilt.
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ MAX_TRAIN = 256_000
 NPROBE = 24
 # PQ codebooks have 256 centroids each: faiss wants ~39 training points per centroid.
 MIN_PQ_TRAIN = 39 * 256
+# An index file starts with this, then a 4-byte header length and the header (IndexInfo as
+# JSON), then the FAISS index.
+INDEX_MAGIC = b"TROVEIX1"
 # faiss keeps an int64 id per vector in the inverted lists (IDMap2 adds a reverse map).
 ID_BYTES = 8
 
@@ -208,22 +211,37 @@ class VectorStore:
         return scores[0][keep], ids[0][keep]
 
     def save(self, path: Path, generation: int) -> IndexInfo:
-        """Write index and sidecar atomically: a reader sees the old pair or the new one."""
+        """Write the index atomically, what it reflects in its own header, so a reader gets
+        the old index or the new one and never one with another's description; then the
+        sidecar, the same description for people and tools."""
         info = IndexInfo(
             self.model, self.dim, len(self), generation, self.choice.factory, self.choice.nprobe
         )
-        _atomic_write(path, faiss.serialize_index(self.index).tobytes())
+        header = json.dumps(asdict(info)).encode()
+        body = faiss.serialize_index(self.index).tobytes()
+        _atomic_write(path, INDEX_MAGIC + len(header).to_bytes(4, "little") + header + body)
         pause_point("store.save.between-index-and-sidecar")
         _atomic_write(sidecar_path(path), json.dumps(asdict(info), indent=2).encode())
         return info
 
     @classmethod
     def load(cls, path: Path) -> tuple[VectorStore, IndexInfo]:
-        info = IndexInfo(**json.loads(sidecar_path(path).read_text()))
-        index = faiss.deserialize_index(np.fromfile(path, dtype=np.uint8))
+        """The index at `path` and the description saved with it.
+
+        Index files written before the header existed are described by their sidecar.
+        """
+        data = np.fromfile(path, dtype=np.uint8)
+        if data[: len(INDEX_MAGIC)].tobytes() == INDEX_MAGIC:
+            start = len(INDEX_MAGIC) + 4
+            length = int.from_bytes(data[len(INDEX_MAGIC) : start].tobytes(), "little")
+            info = IndexInfo(**json.loads(data[start : start + length].tobytes()))
+            data = data[start + length :]
+        else:
+            info = IndexInfo(**json.loads(sidecar_path(path).read_text()))
+        index = faiss.deserialize_index(data)
         if index.ntotal != info.count or index.d != info.dim:
             raise ValueError(
-                f"holds {index.ntotal} vectors of dim {index.d}, sidecar says "
+                f"holds {index.ntotal} vectors of dim {index.d}, its description says "
                 f"{info.count} of dim {info.dim}"
             )
         return cls(info.model, info.dim, index, IndexChoice(info.index_type, info.nprobe)), info

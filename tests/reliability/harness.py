@@ -76,8 +76,9 @@ class Launcher:
     def start(self, argv: list[str], log: Path, env: dict | None = None) -> Run:
         return Run(self, self._ask({"run": argv, "env": env or {}, "log": str(log)})["pid"], log)
 
-    def wait(self, pid: int) -> int:
-        return self._ask({"wait": pid})["status"]
+    def wait(self, pid: int) -> tuple[int, float]:
+        reply = self._ask({"wait": pid})
+        return reply["status"], reply["max_rss_mib"]
 
     def close(self) -> None:
         if self.proc.stdin:
@@ -91,6 +92,7 @@ class Run:
     pid: int
     log: Path
     status: int | None = None
+    max_rss_mib: float | None = None
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -112,7 +114,7 @@ class Run:
             state = Path(f"/proc/{self.pid}/stat").read_text().split(") ", 1)[1][0]
             if state != "Z":
                 return False
-            self.status = self.launcher.wait(self.pid)
+            self.status, self.max_rss_mib = self.launcher.wait(self.pid)
         return True
 
     def kill(self, sig: int = signal.SIGKILL) -> bool:
@@ -120,12 +122,12 @@ class Run:
         if self.finished():
             return False
         os.kill(self.pid, sig)
-        self.status = self.launcher.wait(self.pid)
+        self.status, self.max_rss_mib = self.launcher.wait(self.pid)
         return True
 
     def join(self) -> int:
         if self.status is None:
-            self.status = self.launcher.wait(self.pid)
+            self.status, self.max_rss_mib = self.launcher.wait(self.pid)
         return self.status
 
 

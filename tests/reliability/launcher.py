@@ -6,7 +6,12 @@ them once, then forks: each child is a real, separate `app.py` process (its own 
 own catalog connection and lock), started in milliseconds, that the test can SIGKILL.
 
 Protocol, one JSON object per line: {"run": argv, "env": {...}, "log": path} -> {"pid": n};
-{"wait": pid} -> {"status": exit status, or -signal}.
+{"wait": pid} -> {"status": exit status or -signal, "max_rss_mib": peak resident memory}.
+
+Test-only environment the child acts on before it runs the command (never set by Trove):
+TROVE_TEST_USER=uid (drop root, so file permissions mean something), TROVE_TEST_VANISH=
+paths separated by NUL (deleted the moment the walk has listed every file), and pause
+points `sqlite.before-commit` / `sqlite.after-commit` in TROVE_TEST_PAUSE_AT.
 """
 
 from __future__ import annotations
@@ -30,8 +35,11 @@ def main() -> None:
         if "run" in request:
             reply = {"pid": _start(request["run"], request.get("env", {}), request["log"])}
         else:
-            _, status = os.waitpid(request["wait"], 0)
-            reply = {"status": os.waitstatus_to_exitcode(status)}
+            _, status, usage = os.wait4(request["wait"], 0)
+            reply = {
+                "status": os.waitstatus_to_exitcode(status),
+                "max_rss_mib": usage.ru_maxrss / 1024,
+            }
         print(json.dumps(reply), flush=True)
 
 
@@ -49,6 +57,13 @@ def _start(argv: list[str], env: dict[str, str], log: str) -> int:
         sys.stderr = os.fdopen(2, "w", buffering=1)
         if "sqlite." in env.get("TROVE_TEST_PAUSE_AT", ""):
             _pause_around_sqlite_commits()
+        if env.get("TROVE_TEST_VANISH"):
+            _vanish_after_walk(env["TROVE_TEST_VANISH"].split("\0"))
+        if env.get("TROVE_TEST_USER"):
+            uid = int(env["TROVE_TEST_USER"])
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
         import app
 
         code = app.main(argv)
@@ -88,6 +103,22 @@ def _pause_around_sqlite_commits() -> None:
             pause_point("sqlite.after-commit")
 
     sqlite3.connect = functools.partial(sqlite3.connect, factory=PausingConnection)
+
+
+def _vanish_after_walk(paths: list[str]) -> None:
+    """Delete `paths` once the walk has listed everything: between the walk and the read."""
+    import indexers.walk
+
+    listed = indexers.walk.walk
+
+    def walk_then_vanish(*args, **kwargs):
+        yield from listed(*args, **kwargs)
+        for path in paths:
+            os.unlink(path)
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "walk", None) is listed and module.__name__.startswith("indexers"):
+            module.walk = walk_then_vanish
 
 
 if __name__ == "__main__":
