@@ -25,8 +25,6 @@ import torch.nn.functional as F
 
 from search.errors import BadFileError, TroveError
 
-TRAINABLE = ("heads", "last-blocks")
-
 
 class SplitClip:
     """An open_clip ViT CLIP cut into a frozen prefix and a trainable suffix.

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from search.finetune.adapters import TRAINABLE
-from search.finetune.objectives import OBJECTIVES
+from search.finetune.choices import OBJECTIVES, TRAINABLE
 from search.finetune.pairs import LABEL_SOURCES
 
 

@@ -10,11 +10,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-OBJECTIVES = {
-    "clip": "symmetric contrastive (InfoNCE, the CLIP loss): text->media and media->text",
-    "mnrl": "multiple-negatives ranking: text->media over in-batch and mined hard negatives",
-    "triplet": "triplet margin loss: the hard negative mined from the index + in-batch ones",
-}
 TRIPLET_MARGIN = 0.2
 
 

@@ -21,7 +21,8 @@ import torch
 
 from search.errors import BadFileError, TroveError
 from search.finetune import objectives
-from search.finetune.adapters import TRAINABLE, SplitClip, save_adapter
+from search.finetune.adapters import SplitClip, save_adapter
+from search.finetune.choices import OBJECTIVES, TRAINABLE
 from search.finetune.evaluate import (
     chance_recalls,
     format_recalls,
@@ -193,10 +194,9 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
 
 def _check_config(config: FinetuneConfig) -> None:
     check_preset_name(config.out)
-    if config.objective not in objectives.OBJECTIVES:
+    if config.objective not in OBJECTIVES:
         raise TroveError(
-            f"Unknown objective {config.objective!r}; use one of "
-            f"{', '.join(objectives.OBJECTIVES)}."
+            f"Unknown objective {config.objective!r}; use one of {', '.join(OBJECTIVES)}."
         )
     if config.train not in TRAINABLE:
         raise TroveError(f"--train must be one of {', '.join(TRAINABLE)}.")
