@@ -240,7 +240,10 @@ def _finish(doc: Document) -> Document:
 # ---- HTML -----------------------------------------------------------------------------------
 
 _HTML_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
-_SKIPPED_TAGS = frozenset({"script", "style", "template", "noscript", "svg", "head", "iframe"})
+# Navigation menus repeat on every page of a site: boilerplate, not what a page says.
+_SKIPPED_TAGS = frozenset(
+    {"script", "style", "template", "noscript", "svg", "head", "iframe", "nav"}
+)
 _BLOCK_TAGS = frozenset(
     {
         *("address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt"),
@@ -461,8 +464,9 @@ def chunk_document(
     last clause). Smaller chunks would double the vectors for no gain in text search.
 
     Subtitles: consecutive cues are grouped up to `cue_words` (60) words or `cue_seconds` (30 s),
-    with the last cue repeated at the start of the next chunk; the chunk's time range is its
-    cues' range, so a hit can seek the video.
+    with the last cue repeated at the start of the next chunk (unless that would stretch it
+    past `cue_seconds`); the chunk's time range is its cues' range, so a hit can seek the
+    video to the moment.
     """
     if doc.cues:
         return _chunk_cues(doc.cues, cue_words, cue_seconds)
@@ -535,7 +539,9 @@ def _chunk_cues(cues: list[Cue], limit_words: int, limit_s: float) -> list[Chunk
         too_long = group and (words + n > limit_words or cue.end_s - group[0].start_s > limit_s)
         if too_long:
             chunks.append(_cue_chunk(group))
-            group, words = group[-1:], len(group[-1].text.split())
+            # The last cue is repeated for context, unless it is too far back to be context.
+            group = group[-1:] if cue.end_s - group[-1].start_s <= limit_s else []
+            words = sum(len(c.text.split()) for c in group)
         group.append(cue)
         words += n
     if group:  # after a flush the group always holds a new cue besides the repeated one

@@ -83,6 +83,7 @@ def test_html_gives_the_visible_text_only(tmp_path: Path):
     assert "Tickets cost €5 & children go free." in doc.text
     assert "a photo of the harbour" in doc.text  # alt text is what the image says
     assert "tracking" not in doc.text and "color" not in doc.text
+    assert "Home" not in doc.text  # the navigation menu
 
 
 CUES = [
@@ -102,9 +103,10 @@ def test_subtitles_keep_their_cue_times(tmp_path: Path, make):
     chunks = chunk_document(doc)
     assert chunks[0].start_s == 1.0
     assert chunks[-1].end_s == 64.5
-    # The gap of nearly a minute exceeds a chunk's 30 s span: the last cue starts a new chunk,
-    # repeating the cue before it for context.
-    assert chunks[-1].text.startswith("Mix the flour")
+    # The gap of nearly a minute exceeds a chunk's 30 s span: the last cue starts a new chunk
+    # alone (the cue before it is too far back to be its context).
+    assert [(c.start_s, c.end_s) for c in chunks] == [(1.0, 12.0), (61.0, 64.5)]
+    assert chunks[-1].text == "An hour later the dough has doubled."
     assert all(c.page is None for c in chunks)
 
 
@@ -204,3 +206,14 @@ def test_cue_chunks_group_short_cues():
     chunks = chunk_document(Document(text="", cues=cues))
     assert len(chunks) == 1
     assert (chunks[0].start_s, chunks[0].end_s) == (0.0, 19.5)
+
+
+def test_cue_chunks_repeat_the_last_cue_of_the_chunk_before():
+    cues = [Cue(i * 3.0, i * 3.0 + 2.5, f"cue {i} " + "word " * 10) for i in range(8)]
+    chunks = chunk_document(Document(text="", cues=cues))
+    assert len(chunks) > 1
+    for before, after in zip(chunks, chunks[1:], strict=False):
+        (first,) = [c for c in cues if c.start_s == after.start_s]
+        assert first.end_s == before.end_s  # it is the last cue of the chunk before
+        assert after.text.startswith(first.text)
+        assert len(after.text.split()) <= 60 and len(before.text.split()) <= 60
