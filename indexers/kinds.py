@@ -28,7 +28,7 @@ VIDEO_EXTENSIONS = frozenset(
     [".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".3gp", ".wmv"]
 )
 DOCUMENT_EXTENSIONS = frozenset(
-    [".txt", ".md", ".markdown", ".pdf", ".html", ".htm", ".srt", ".vtt"]
+    [".txt", ".text", ".md", ".markdown", ".pdf", ".html", ".htm", ".xhtml", ".srt", ".vtt"]
 )
 KIND_BY_EXTENSION = {
     **{ext: "image" for ext in IMAGE_EXTENSIONS},

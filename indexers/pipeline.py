@@ -24,6 +24,7 @@ from tqdm import tqdm
 from indexers.changes import Plan, fingerprint, plan_changes
 from indexers.isolation import IsolatedDecoder
 from indexers.segments import (
+    NATIVE_TIMEOUT_S,
     POOLED,
     PRIMARY_ROLE,
     REQUIRED_ROLES,
@@ -172,7 +173,10 @@ class Indexer:
         self.encoders.clip.resolve()  # a missing-weights error before anything is touched
         started = time.monotonic()
         summary = IndexSummary(self.encoders.name("clip"))
-        with self.library.writer(), IsolatedDecoder(workers=self.workers) as isolation:
+        with (
+            self.library.writer(),
+            IsolatedDecoder(workers=self.workers, timeout_s=NATIVE_TIMEOUT_S) as isolation,
+        ):
             previous = {space: self.library.model(space) for space in SPACES}
             self.problems = self._unavailable_spaces()
             skip_roles = frozenset(r for r, s in ROLE_SPACE.items() if s in self.problems)

@@ -24,6 +24,12 @@ from search.errors import BadFileError
 from search.models.encoders import Encoders
 
 POOLED = "pooled"
+# Seconds a native decoder gets for one file (or one probe) before its worker is killed; the
+# video decoder, which bounds itself by MAX_DECODE_SECONDS, gets that plus this.
+NATIVE_TIMEOUT_S = 60.0
+# A sound file is decoded whole (up to two hours, indexers/audio.py), at 50x real time or
+# more on a laptop core: two minutes covers the longest with room to spare.
+AUDIO_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,9 @@ class Segmenter:
         from indexers.audio import load_audio
 
         clap = self.encoders.get("clap")
-        clip = self.isolation.run(load_audio, found.path, clap.sample_rate)
+        clip = self.isolation.run(
+            load_audio, found.path, clap.sample_rate, timeout_s=AUDIO_TIMEOUT_S
+        )
         segments = self._sound_segments(clip.samples, clap)
         if not segments:
             raise BadFileError("nothing to index: the recording is silent")
@@ -145,24 +153,28 @@ class Segmenter:
         info = self.isolation.run(video.probe_video, found.path)
         rate = self.settings.frame_rate or video.DEFAULT_FRAME_RATE
         frames = self.isolation.run(
-            video.sample_frames, found.path, rate, video.MAX_FRAMES_PER_VIDEO, None,
+            video.sample_frames,
+            found.path,
+            rate,
+            video.MAX_FRAMES_PER_VIDEO,
+            None,
             clip_encoder.spec.image_size,
         )
         if not frames:
             raise BadFileError("no frame could be decoded")
         segments = [
-            Pending(
-                frame.t_s,
-                _frame_end(frames, i, info.duration_s),
-                None,
-                {"image": clip_encoder.preprocess(frame.image)},
-            )
-            for i, frame in enumerate(frames)
+            Pending(frame.t_s, frame.end_s, None, {"image": clip_encoder.preprocess(frame.image)})
+            for frame in frames
         ]
         whole: dict[str, Any] = {"image": POOLED}
         if info.has_audio and self.wants("audio"):
             clap = self.encoders.get("clap")
-            samples = self.isolation.run(video.load_video_audio, found.path, clap.sample_rate)
+            samples = self.isolation.run(
+                video.load_video_audio,
+                found.path,
+                clap.sample_rate,
+                timeout_s=video.MAX_DECODE_SECONDS + NATIVE_TIMEOUT_S,
+            )
             sound = self._sound_segments(samples, clap) if samples is not None else []
             segments += sound
             if sound:
@@ -213,10 +225,3 @@ class Segmenter:
             Pending(w.start_s, w.end_s, None, {"audio": w.samples})
             for w in audio_windows(samples, clap.sample_rate, clap.window_s)
         ]
-
-
-def _frame_end(frames: list, i: int, duration_s: float | None) -> float:
-    """A frame stands for the footage until the next sampled frame (or the end)."""
-    if i + 1 < len(frames):
-        return frames[i + 1].t_s
-    return max(frames[i].t_s, duration_s or frames[i].t_s)

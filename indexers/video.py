@@ -60,11 +60,13 @@ HIST_BINS = 4
 # Frames keep at most this many pixels on their short side when the caller gives no
 # min_side, so MAX_FRAMES_PER_VIDEO frames of a 4K video stay within ~500 MB.
 MAX_FRAME_SHORT_SIDE = 480
-# Decoding every frame costs ~(frames / decode speed); past this many frames (about
-# 5 minutes of 30 fps footage, ~15 s of 1080p decoding on two cores) only keyframes are
-# decoded. Encoders put keyframes at scene cuts and every few seconds, so the samples stay
-# spread over the whole video and the cost drops 10-100x.
-FULL_DECODE_MAX_FRAMES = 9000
+# Decoding every frame costs in proportion to frames x pixels. Past this much work (one minute
+# of 1080p at 30 fps; 2.2 minutes of 720p) "auto" decodes keyframes only: encoders put a
+# keyframe at every scene cut and every 1-10 s (phones: about every second), so the samples
+# still spread over the whole video and scene cuts are still seen, at 10-60x less cost
+# (figures: bench/video_decode.py, README).
+FULL_DECODE_MAX_PIXELS = 1920 * 1080 * 30 * 60
+DECODE_MODES = ("auto", "full", "keyframes")
 # Hard stop for endless or absurd streams: demuxing stops after this many video packets
 # (about 9 hours at 30 fps) and the frames sampled so far are returned.
 MAX_PACKETS = 1_000_000
@@ -140,6 +142,7 @@ def sample_frames(
     max_frames: int = MAX_FRAMES_PER_VIDEO,
     scene_threshold: float | None = DEFAULT_SCENE_THRESHOLD,
     min_side: int | None = None,
+    decode: str = "auto",
 ) -> list[Frame]:
     """Sample a video's frames: uniform at `rate` per second, plus scene cuts, deduplicated.
 
@@ -147,6 +150,9 @@ def sample_frames(
     MAX_FRAMES_PER_VIDEO). `scene_threshold=None` turns the scene detector off. `min_side`
     scales frames down during conversion so their short side is that many pixels (an
     encoder's input size); without it frames keep at most MAX_FRAME_SHORT_SIDE.
+    `decode`: "full" decodes every frame (exact grid, scene cuts found within
+    1/SCENE_PROBE_RATE s), "keyframes" only keyframes (samples and cuts at keyframes),
+    "auto" full up to FULL_DECODE_MAX_PIXELS of work, keyframes beyond.
     Frames come out RGB and upright (rotation metadata applied), in time order.
 
     Raises BadFileError for files that are not videos, are truncated or fail to decode.
@@ -155,6 +161,8 @@ def sample_frames(
         raise ValueError(f"frame rate must be positive, got {rate}")
     if max_frames < 1:
         raise ValueError(f"max_frames must be at least 1, got {max_frames}")
+    if decode not in DECODE_MODES:
+        raise ValueError(f"decode must be one of {', '.join(DECODE_MODES)}, got {decode!r}")
     with _open(path) as container:
         stream = _video_stream(container)
         _configure_decoder(stream)
@@ -166,8 +174,11 @@ def sample_frames(
             short_side=min_side or MAX_FRAME_SHORT_SIDE,
         )
         fps = float(stream.average_rate or stream.guessed_rate or 30)
-        estimated_frames = (sampler.duration_s or 0) * fps
-        keyframes_only = estimated_frames > FULL_DECODE_MAX_FRAMES
+        frame_pixels = (stream.codec_context.width or 1) * (stream.codec_context.height or 1)
+        full_decode_frames = FULL_DECODE_MAX_PIXELS / frame_pixels if decode == "auto" else None
+        keyframes_only = decode == "keyframes" or (
+            decode == "auto" and (sampler.duration_s or 0) * fps > full_decode_frames
+        )
         if keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
         origin = _stream_origin(stream)
@@ -176,31 +187,35 @@ def sample_frames(
         started = time.monotonic()
         try:
             for packet in container.demux(stream):
-                if packet.pts is not None:
-                    end = float((packet.pts + (packet.duration or 0)) * stream.time_base)
-                    last_packet_s = max(last_packet_s or end, end - origin)
-                if packet.size and keyframes_only and not packet.is_keyframe:
-                    continue
-                for frame in packet.decode():
-                    sampler.offer(frame, origin, fps)
                 packets += 1
-                if packets >= MAX_PACKETS:
+                if packets > MAX_PACKETS:
                     break
                 if packets % 256 == 0 and time.monotonic() - started > MAX_DECODE_SECONDS:
                     raise BadFileError(
                         f"decoding took longer than {MAX_DECODE_SECONDS:.0f} s; the video "
                         "is too long or too slow to decode"
                     )
+                if packet.pts is not None:
+                    end = float((packet.pts + (packet.duration or 0)) * stream.time_base) - origin
+                    last_packet_s = end if last_packet_s is None else max(last_packet_s, end)
+                if packet.size and keyframes_only and not packet.is_keyframe:
+                    continue
+                for frame in packet.decode():
+                    sampler.offer(frame, origin, fps)
                 # Unknown duration (some mkv/webm): a stream that turns out long switches
                 # to keyframes mid-way instead of decoding every frame of it.
-                if not keyframes_only and sampler.decoded > FULL_DECODE_MAX_FRAMES:
+                if (
+                    full_decode_frames
+                    and not keyframes_only
+                    and sampler.decoded > full_decode_frames
+                ):
                     keyframes_only = True
                     stream.codec_context.skip_frame = "NONKEY"
         except av.FFmpegError as exc:
             raise BadFileError(f"corrupt video data: {_reason(exc)}") from None
         if not sampler.frames:
             raise BadFileError("no video frame could be decoded (corrupt or truncated file)")
-        if packets < MAX_PACKETS:
+        if packets <= MAX_PACKETS:
             _check_complete(sampler.duration_s, last_packet_s)
         return sampler.result(last_packet_s)
 
@@ -242,6 +257,29 @@ def load_video_audio(
             _check_complete(_duration_s(container, stream), len(samples) / sample_rate)
         return samples
 
+
+
+def frame_at(path: str, t_s: float, min_side: int | None = None) -> Image.Image:
+    """The frame shown at `t_s` seconds (upright RGB): one seek to the keyframe before it,
+    then decoding forward, for the still of a search result's moment."""
+    with _open(path) as container:
+        stream = _video_stream(container)
+        _configure_decoder(stream)
+        origin = _stream_origin(stream)
+        target = origin + max(0.0, t_s)
+        shown = None
+        try:
+            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+            for frame in container.decode(stream):
+                if frame.pts is not None and float(frame.pts * stream.time_base) > target + 1e-3:
+                    shown = shown or frame
+                    break
+                shown = frame
+        except av.FFmpegError as exc:
+            raise BadFileError(f"corrupt video data: {_reason(exc)}") from None
+        if shown is None:
+            raise BadFileError(f"no frame decodes at {t_s:.1f} s")
+        return _upright_image(shown, min_side or MAX_FRAME_SHORT_SIDE)
 
 class _Sampler:
     """Chooses frames as they stream past: uniform targets, scene cuts, duplicate drops."""

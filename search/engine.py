@@ -322,20 +322,27 @@ class SearchEngine:
                 return results[:wanted]
             fetch *= WIDEN
 
-    def _scale(self, search: tuple[str, np.ndarray]) -> tuple[float, float]:
-        """The mean and spread of the first index's background similarities to the query:
-        every list's standardised scores are put back on that scale."""
+    def _scale(self, search: tuple[str, np.ndarray]) -> _Scale:
+        """The first index's background similarities to the query: every other list's
+        standardised scores are put on that scale (the first list keeps its cosines)."""
         background = self._background(search[0]) @ search[1]
-        return float(background.mean()), float(background.std())
+        std = float(background.std()) if background.size > 1 else 0.0
+        return _Scale(search[0], float(background.mean()) if background.size else 0.0, std)
 
-    def _hits(self, key: str, vector: np.ndarray, fetch: int, scale: tuple[float, float]) -> _Hits:
+    def _calibrated(
+        self, key: str, vector: np.ndarray, scores: np.ndarray, scale: _Scale
+    ) -> np.ndarray:
         from search.space import standardize
 
+        if key == scale.key or scale.std <= 1e-6:
+            return scores
+        return scale.mean + scale.std * standardize(scores, self._background(key) @ vector)
+
+    def _hits(self, key: str, vector: np.ndarray, fetch: int, scale: _Scale) -> _Hits:
         store = self._store(key)
         scores, ids = store.search(vector, min(fetch, len(store)))
         exhausted = len(ids) < fetch or fetch >= len(store)
-        z = standardize(scores, self._background(key) @ vector)
-        return _Hits(key, ids, scale[0] + scale[1] * z, exhausted)
+        return _Hits(key, ids, self._calibrated(key, vector, scores, scale), exhausted)
 
     def _background(self, key: str) -> np.ndarray:
         if key not in self._backgrounds:
@@ -346,7 +353,7 @@ class SearchEngine:
         """Files from the hits: each file's best segment across the indexes decides its
         semantic score; full-text matches are fused in (search/fusion.py); a file with
         timed hits reports its best moment."""
-        from search.fusion import fuse
+        from search.fusion import fuse_on_semantic_scale
 
         catalog = self.library.catalog
         segment_ids = [int(i) for h in hits for i in h.ids.tolist()]
@@ -370,13 +377,12 @@ class SearchEngine:
         semantic = sorted(
             ((i, f.score) for i, f in files.items() if f.score is not None), key=lambda p: -p[1]
         )
+        fused = fuse_on_semantic_scale(semantic, list(lexical_scores.items()), scale.mean)
         results = []
-        for item_id, _ in fuse(semantic, list(lexical_scores.items())):
+        for item_id, score in fused:
             file = files.get(item_id)
-            if file is None or file.score is None:
-                continue
-            if filters.accepts(file.item, file.score):
-                results.append(file.result(self.library))
+            if file is not None and filters.accepts(file.item, score):
+                results.append(file.result(self.library, score))
         return results
 
     def _exact_scores(self, item_ids, searches, scale):
@@ -426,7 +432,7 @@ class _File:
         top = merge_moments(close, MOMENT_GAP_S)[0]
         return top.start, top.end
 
-    def result(self, library: Library) -> SearchResult:
+    def result(self, library: Library, score: float) -> SearchResult:
         start, end = self.moment()
         passage = self.best if self.best is not None and self.best.text else self.text
         snippet = _snippet(passage.text) if passage is not None and passage.text else None
@@ -436,7 +442,7 @@ class _File:
         return SearchResult(
             self.item.path,
             self.item.kind,
-            round(self.score, 6),
+            round(score, 6),
             start,
             end,
             modified=item_date(self.item),

@@ -79,3 +79,18 @@ def fuse(
     better) lists -> (key, fused score in [0, 1]) best first. Pass the cosine floor of the
     encoder that produced `semantic` when it is not MiniLM."""
     return calibrated_blend(semantic, lexical, alpha=BLEND_ALPHA, cosine_floor=cosine_floor)
+
+
+def fuse_on_semantic_scale(
+    semantic: Scored, lexical: Scored, floor: float, alpha: float = BLEND_ALPHA
+) -> list[tuple[Hashable, float]]:
+    """The blend's ranking, in the semantic scores' own units: a key's similarity plus a
+    bonus for its word match, (1 - alpha) / alpha * (best - floor) * normalised BM25, so a
+    key with no word match keeps its similarity (clipped at `floor`, the similarity of an
+    unrelated item). The engine shows this as the score: monotonic in the blend."""
+    best = max((score for _, score in semantic), default=floor)
+    span = best - floor
+    blended = calibrated_blend(semantic, lexical, alpha=alpha, cosine_floor=floor)
+    if span <= 0:
+        return [(key, floor + (1 - alpha) * score) for key, score in blended]
+    return [(key, floor + score * span / alpha) for key, score in blended]
