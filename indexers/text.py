@@ -33,6 +33,7 @@ MAX_DOCUMENT_CHARS = 5_000_000
 # A page whose text layer holds fewer letters than this is treated as a scanned page.
 MIN_PAGE_LETTERS = 16
 OCR_RENDER_DPI = 200
+MAX_RENDER_SIDE = 3000
 
 # Chunk sizes, in words (see chunk_document for the reasoning).
 CHUNK_WORDS = 120
@@ -435,7 +436,11 @@ def _render_page(path: Path, index: int):
 
     pdf = pypdfium2.PdfDocument(str(path))
     try:
-        bitmap = pdf[index].render(scale=OCR_RENDER_DPI / 72)
+        page = pdf[index]
+        # A poster-sized page at 200 DPI would be hundreds of megapixels; OCR reduces to
+        # ocr.MAX_LONG_SIDE anyway.
+        scale = min(OCR_RENDER_DPI / 72, MAX_RENDER_SIDE / max(page.get_size()))
+        bitmap = page.render(scale=scale)
         return bitmap.to_pil().convert("RGB")
     finally:
         pdf.close()
