@@ -165,3 +165,62 @@ def _meta_words(info: dict) -> list[str]:
         elif isinstance(value, list | tuple):
             words.extend(v.strip() for v in value if isinstance(v, str) and v.strip())
     return words
+
+
+class Snippet(NamedTuple):
+    """A short passage of a chunk for a result card, and where the query's words are in it
+    (character spans in `text`), so a UI can highlight them its own way."""
+
+    text: str
+    highlights: list[tuple[int, int]]
+
+
+def snippet(text: str, query: str, width: int = 200) -> Snippet:
+    """The `width`-character window of `text` holding the most query words (ends cut at word
+    boundaries and marked with "…"); the start of the text when no word matches, as for a
+    hit found by meaning alone. Words match ignoring case, accents and common English endings
+    ("cats" finds "cat", "baking" finds "bakes")."""
+    text = " ".join(text.split())
+    wanted = {_stem(_fold(t)) for t in tokens(query)}
+    spans = [
+        (m.start(), m.end()) for m in _TOKEN.finditer(text) if _stem(_fold(m.group())) in wanted
+    ]
+    if len(text) <= width:
+        return Snippet(text, spans)
+    start = 0
+    if spans:
+        # The window start that covers the most matched words, trying each match as its start.
+        best = max(
+            range(len(spans)),
+            key=lambda i: sum(1 for s, e in spans[i:] if e <= spans[i][0] + width),
+        )
+        start = max(0, spans[best][0] - width // 5)
+    end = min(len(text), start + width)
+    if end == len(text):
+        start = max(0, end - width)
+    if start > 0:
+        start = text.find(" ", start) + 1 or start
+    if end < len(text):
+        end = text.rfind(" ", start, end) if " " in text[start:end] else end
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(text) else ""
+    shift = len(prefix) - start
+    window = [(s + shift, e + shift) for s, e in spans if s >= start and e <= end]
+    return Snippet(prefix + text[start:end] + suffix, window)
+
+
+def _fold(word: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+_SUFFIXES = ("ing", "es", "ed", "er", "s")
+
+
+def _stem(word: str) -> str:
+    """A light English stem, enough to pair cat/cats and bake/baking/baker in a snippet."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word

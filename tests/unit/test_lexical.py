@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from search.lexical import fts_match, item_fts_row, search_lexical, tokens
+from search.lexical import fts_match, item_fts_row, search_lexical, snippet, tokens
 
 DDL = """
 CREATE TABLE items (id INTEGER PRIMARY KEY, path TEXT NOT NULL);
@@ -163,3 +163,28 @@ def test_tokens_split_like_unicode61():
         "mail",
         "café",
     ]
+
+
+NOTE = (
+    "Notes on living with cats. Miso sleeps most of the day on the windowsill in the sun. "
+    "She purrs when she is brushed and hides under the bed when the vacuum cleaner comes out. "
+    "The kitten still needs her second vaccination at the vet in April."
+)
+
+
+def test_snippet_centres_on_the_query_words_and_marks_them():
+    cut = snippet(NOTE, "vaccination vets", width=90)
+    assert cut.text.startswith("…") and "vaccination at the vet in April." in cut.text
+    assert len(cut.text) <= 92
+    assert [cut.text[a:b] for a, b in cut.highlights] == ["vaccination", "vet"]
+
+
+def test_snippet_matches_word_forms_and_accents():
+    cut = snippet("We bake bread at the Café Lumière.", "baking cafe lumiere")
+    assert [cut.text[a:b] for a, b in cut.highlights] == ["bake", "Café", "Lumière"]
+
+
+def test_snippet_of_a_hit_by_meaning_is_the_start():
+    cut = snippet(NOTE, "feline", width=60)
+    assert cut.text.startswith("Notes on living with cats.") and cut.text.endswith("…")
+    assert cut.highlights == []
