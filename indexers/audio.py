@@ -210,6 +210,12 @@ def _decode_with_pyav(path: str, max_duration_s: float) -> _Decoded:
             raise BadFileError("the file holds no audio stream")
         stream = container.streams.audio[0]
         rate, channels = stream.rate or 0, stream.channels
+        if not rate:
+            # FFmpeg picks a demuxer by the file name when the content matches none.
+            raise BadFileError(
+                f"not an audio file Trove can decode (FFmpeg finds no {container.format.name} "
+                "audio in it)"
+            )
         _check_stream(rate, channels)
         declared = None
         if stream.duration and stream.time_base:
