@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -314,6 +315,95 @@ def test_blend_maps_each_list_onto_its_own_scale():
     assert blended["c"] == pytest.approx(0.5)  # word match only: its cosine is at the floor
     assert blended["b"] == pytest.approx(0.5 * 0.5 + 0.5 * 0.5)
     assert calibrated_blend([], []) == []
+
+
+DEMO_DOCUMENTS = Path(__file__).resolve().parents[2] / "assets" / "demo" / "documents"
+
+
+@pytest.fixture(scope="module")
+def demo_index(minilm):
+    """The demo documents read, chunked, OCR'd, put in FTS tables and embedded: what the
+    indexer does with them, component by component."""
+    from PIL import Image
+
+    from indexers.ocr import ocr_image, ocr_unavailable_reason
+    from indexers.text import chunk_document, load_document
+
+    ocr = None if ocr_unavailable_reason() else ocr_image
+    db = sqlite3.connect(":memory:")
+    db.executescript(FTS_DDL)
+    chunks: list[tuple[int, int, str, float | None]] = []  # (segment, item, text, start_s)
+    for item_id, path in enumerate(sorted(DEMO_DOCUMENTS.rglob("*.*")), start=1):
+        if path.suffix == ".png":
+            texts, info, starts = ([ocr(Image.open(path))] if ocr else []), {}, [None]
+        else:
+            doc = load_document(path, ocr=ocr)
+            pieces = chunk_document(doc)
+            texts, info = [c.text for c in pieces], doc.info
+            starts = [c.start_s for c in pieces]
+        db.execute("INSERT INTO items (id, path) VALUES (?, ?)", (item_id, str(path)))
+        db.execute(
+            "INSERT INTO items_fts (rowid, name, folder, meta) VALUES (?, ?, ?, ?)",
+            (item_id, *item_fts_row(str(path), info)),
+        )
+        for text, start in zip(texts, starts, strict=False):
+            segment = len(chunks) + 1
+            chunks.append((segment, item_id, text, start))
+            db.execute(
+                "INSERT INTO segments (id, item_id, start_s, text) VALUES (?, ?, ?, ?)",
+                (segment, item_id, start, text),
+            )
+            db.execute("INSERT INTO segments_fts (rowid, body) VALUES (?, ?)", (segment, text))
+    vectors = minilm.encode_texts([text for _, _, text, _ in chunks])
+    return db, chunks, vectors, ocr is not None
+
+
+def hybrid_search(demo_index, encoder, query: str) -> list[tuple[str, float | None]]:
+    """(file name, best chunk's start_s) best first: the best chunk per item by cosine,
+    fused with the lexical hits."""
+    db, chunks, vectors, _ = demo_index
+    cosines = vectors @ encoder.encode_texts([query])[0]
+    best: dict[int, tuple[float, int]] = {}
+    for (segment, item, _, _), cosine in zip(chunks, cosines, strict=True):
+        if item not in best or cosine > best[item][0]:
+            best[item] = (float(cosine), segment)
+    semantic = sorted(((item, c) for item, (c, _) in best.items()), key=lambda kv: -kv[1])
+    lexical = [(hit.item_id, hit.score) for hit in search_lexical(db, query, 50)]
+    paths = dict(db.execute("SELECT id, path FROM items"))
+    starts = {segment: start for segment, _, _, start in chunks}
+    return [
+        (Path(paths[item]).name, starts[best[item][1]] if item in best else None)
+        for item, _ in fuse(semantic, lexical)
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("feline", "cats.txt"),
+        ("invoice 2023", "invoice-2023.pdf"),
+        ("ferry tickets to the island", "harbour-walk.html"),
+        ("how to make soup", "tomato-soup.md"),
+        ("tyre change", "car-maintenance.txt"),
+    ],
+)
+def test_demo_documents_answer_their_queries(demo_index, minilm, query, expected):
+    assert hybrid_search(demo_index, minilm, query)[0][0] == expected
+
+
+@pytest.mark.slow
+def test_demo_subtitle_hit_points_at_its_moment(demo_index, minilm):
+    name, start_s = hybrid_search(demo_index, minilm, "let the dough rise overnight")[0]
+    assert name == "bread-baking.srt" and start_s == 40.0
+
+
+@pytest.mark.slow
+def test_demo_text_in_images_and_scans_is_found_by_ocr(demo_index, minilm):
+    if not demo_index[3]:
+        pytest.skip("tesseract is not installed")
+    assert hybrid_search(demo_index, minilm, "bakery opening hours")[0][0] == "bakery-sign.png"
+    assert hybrid_search(demo_index, minilm, "ladder paint")[0][0] == "scanned-receipt.pdf"
 
 
 if __name__ == "__main__":
