@@ -106,8 +106,11 @@ def load_text_encoder(
     if prefix == "st" and rest:
         return SentenceTransformerEncoder(f"st:{rest}", model_path or rest, device)
     if prefix == "hf" and rest:
-        source, _, pooling = rest.partition("@")
-        pool, last_layers = parse_pooling(pooling or "mean")
+        # The last "@" starts the pooling: a folder name may hold one too.
+        source, at, pooling = rest.rpartition("@")
+        if not at:
+            source, pooling = rest, "mean"
+        pool, last_layers = parse_pooling(pooling)
         return PooledTransformerEncoder(source, model_path or source, pool, last_layers, device)
     if prefix == "openai" and rest:
         return RemoteEmbeddingEncoder(
