@@ -25,6 +25,8 @@ import torch.nn.functional as F
 
 from search.errors import BadFileError, TroveError
 
+FEATURE_BATCH = 32
+
 
 class SplitClip:
     """An open_clip ViT CLIP cut into a frozen prefix and a trainable suffix.
@@ -34,8 +36,10 @@ class SplitClip:
     With blocks=0 the suffix is pooling + projection.
     """
 
-    def __init__(self, model: torch.nn.Module, name: str, blocks: int = 0) -> None:
+    def __init__(self, encoder, blocks: int = 0) -> None:
+        model, name = encoder.model, encoder.name
         check_supported(model, name)
+        self.encoder = encoder
         depth = min(len(model.visual.transformer.resblocks), len(model.transformer.resblocks))
         if not 0 <= blocks <= depth:
             raise TroveError(f"--blocks must be between 1 and {depth} for {name}")
@@ -55,26 +59,46 @@ class SplitClip:
     def load_adapter_state(self, state: dict[str, torch.Tensor]) -> None:
         self.model.load_state_dict(state, strict=False)
 
+    @property
+    def scale(self) -> float:
+        """The model's own trained temperature (CLIP's logit scale), capped as in training."""
+        return float(self.model.logit_scale.exp().clamp(max=100))
+
+    def decode(self, path: Path) -> torch.Tensor:
+        from indexers.image import load_image
+
+        image, _, _ = load_image(str(path), min_side=self.encoder.spec.image_size)
+        return self.encoder.preprocess(image)
+
     @torch.no_grad()
-    def frozen_images(self, pixels: torch.Tensor) -> torch.Tensor:
+    def frozen_media(self, decoded: list[torch.Tensor]) -> torch.Tensor:
         visual = self.model.visual
-        x = visual._embeds(pixels)
-        for block in _frozen(visual.transformer.resblocks, self.blocks):
-            x = block(x)
-        return x
+        out = []
+        for start in range(0, len(decoded), FEATURE_BATCH):
+            x = visual._embeds(torch.stack(decoded[start : start + FEATURE_BATCH]))
+            for block in _frozen(visual.transformer.resblocks, self.blocks):
+                x = block(x)
+            out.append(x)
+        return torch.cat(out)
 
     @torch.no_grad()
-    def frozen_texts(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Features of `tokens`, already cut after the longest text's end token: under the
-        causal mask the padding after it changes nothing that pooling reads."""
+    def frozen_texts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(features, token ids) of `texts`. The ids are cut after the longest text's end
+        token: under the causal mask the padding after it changes nothing pooling reads."""
         m = self.model
+        tokens = self.encoder.tokenizer(texts)
+        tokens = tokens[:, : int(tokens.argmax(-1).max()) + 1]
         length = tokens.shape[1]
-        x = m.token_embedding(tokens) + m.positional_embedding[:length]
-        for block in _frozen(m.transformer.resblocks, self.blocks):
-            x = block(x, attn_mask=m.attn_mask[:length, :length])
-        return x
+        out = []
+        for start in range(0, len(tokens), FEATURE_BATCH):
+            x = m.token_embedding(tokens[start : start + FEATURE_BATCH])
+            x = x + m.positional_embedding[:length]
+            for block in _frozen(m.transformer.resblocks, self.blocks):
+                x = block(x, attn_mask=m.attn_mask[:length, :length])
+            out.append(x)
+        return torch.cat(out), tokens
 
-    def images(self, features: torch.Tensor) -> torch.Tensor:
+    def media(self, features: torch.Tensor) -> torch.Tensor:
         visual = self.model.visual
         x = features
         for block in _trained(visual.transformer.resblocks, self.blocks):
@@ -92,6 +116,92 @@ class SplitClip:
             x = block(x, attn_mask=m.attn_mask[:length, :length])
         pooled = text_global_pool(m.ln_final(x), tokens, m.text_pool_type)
         return F.normalize(pooled @ m.text_projection, dim=-1)
+
+
+class SplitClap:
+    """A CLAP model (transformers ClapModel) with only its projection heads trained.
+
+    The same interface as SplitClip. Each sound trains and evaluates on its first window
+    (CLAP's 10 s input), as a caption usually describes how a recording starts.
+    """
+
+    def __init__(self, encoder, blocks: int = 0) -> None:
+        if blocks:
+            raise TroveError(f"{encoder.name}: CLAP models train their projection heads only.")
+        self.encoder = encoder
+        # ClapEncoder keeps its model, tokenizer and feature extractor private; training
+        # needs the pieces, not the encode API.
+        self.model = encoder.load()._model
+        self.blocks = 0
+        self.names = [
+            n
+            for n, _ in self.model.named_parameters()
+            if n.startswith(("audio_projection.", "text_projection."))
+        ]
+        for pname, param in self.model.named_parameters():
+            param.requires_grad_(pname in self.names)
+
+    parameters = SplitClip.parameters
+    adapter_state = SplitClip.adapter_state
+    load_adapter_state = SplitClip.load_adapter_state
+
+    @property
+    def scale(self) -> float:
+        return float(self.model.logit_scale_t.exp().clamp(max=100))
+
+    def decode(self, path: Path):
+        from indexers.audio import load_audio
+
+        clip = load_audio(path, self.encoder.sample_rate)
+        return clip.samples[: self.encoder.window_samples]
+
+    @torch.no_grad()
+    def frozen_media(self, decoded: list) -> torch.Tensor:
+        out = []
+        for start in range(0, len(decoded), FEATURE_BATCH):
+            inputs = self.encoder._features(
+                decoded[start : start + FEATURE_BATCH],
+                sampling_rate=self.encoder.sample_rate,
+                return_tensors="pt",
+            )
+            out.append(
+                self.model.audio_model(
+                    input_features=inputs["input_features"], is_longer=inputs["is_longer"]
+                ).pooler_output
+            )
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def frozen_texts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pooled text features, row numbers): pooling needs no token ids afterwards."""
+        from search.models.clap import TEXT_MAX_TOKENS
+
+        out = []
+        for start in range(0, len(texts), FEATURE_BATCH):
+            batch = self.encoder._tokenizer(
+                texts[start : start + FEATURE_BATCH],
+                truncation=True,
+                max_length=TEXT_MAX_TOKENS,
+                padding=True,
+                return_tensors="pt",
+            )
+            out.append(
+                self.model.text_model(
+                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+                ).pooler_output
+            )
+        return torch.cat(out), torch.arange(len(texts))[:, None]
+
+    def media(self, features: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.model.audio_projection(features), dim=-1)
+
+    def texts(self, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.model.text_projection(features), dim=-1)
+
+
+def split_model(encoder, blocks: int):
+    """The trainable view of an encoder: SplitClip for CLIP presets, SplitClap for CLAP."""
+    return (SplitClap if encoder.space == "clap" else SplitClip)(encoder, blocks)
 
 
 def check_supported(model: torch.nn.Module, name: str) -> None:

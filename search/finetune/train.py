@@ -21,7 +21,7 @@ import torch
 
 from search.errors import BadFileError, TroveError
 from search.finetune import objectives
-from search.finetune.adapters import SplitClip, save_adapter
+from search.finetune.adapters import save_adapter, split_model
 from search.finetune.choices import OBJECTIVES, TRAINABLE
 from search.finetune.evaluate import (
     chance_recalls,
@@ -35,7 +35,7 @@ from search.finetune.presets import ADAPTER_FILE, MANIFEST, check_preset_name, p
 
 DEFAULT_LR = {"heads": 3e-3, "last-blocks": 1e-3}
 VALIDATION_FRACTION = 0.15
-FEATURE_BATCH = 64
+MEDIA_KIND = {"clip": "image", "clap": "audio"}
 MINED_CANDIDATES = 16
 
 
@@ -120,7 +120,6 @@ class _Features:
 def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     """Train, evaluate before and after on the held-out split, save preset `config.out`."""
     from search.models import get_preset
-    from search.models.clip import ClipEncoder
 
     _check_config(config)
     spec = get_preset(config.model)
@@ -129,10 +128,10 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
             f"{config.model} is itself fine-tuned; fine-tune its base {spec.base} on all "
             "the pairs together instead."
         )
-    if spec.space != "clip":
+    if spec.space not in MEDIA_KIND:
         raise TroveError(
-            f"Fine-tuning trains CLIP presets; {spec.name} is a {spec.space} model, which "
-            "this release cannot fine-tune yet."
+            f"Fine-tuning trains CLIP (pictures) and CLAP (sounds) presets; {spec.name} is "
+            f"a {spec.space} model."
         )
     folder = preset_dir(config.out)
     if (folder / MANIFEST).exists() and not config.force:
@@ -140,23 +139,21 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
             f"A fine-tuned model {config.out} already exists in {folder}; add --force to "
             "replace it, or pick another --out name."
         )
-    pairset = load_pairs(config.pairs, config.labels, config.label_template, kind="image")
-    encoder = ClipEncoder(spec, config.model_path, device="cpu", precision="fp32")
+    kind = MEDIA_KIND[spec.space]
+    pairset = load_pairs(config.pairs, config.labels, config.label_template, kind=kind)
+    encoder = _training_encoder(spec, config.model_path)
     encoder.resolve()
-    split = SplitClip(encoder.model, spec.name, _blocks(config))
-    pixels, pairs = _decode_images(pairset.pairs, encoder, pairset.report)
+    split = split_model(encoder, _blocks(config))
+    decoded, pairs = _decode_media(pairset.pairs, split, pairset.report)
     train_pairs, held_out = split_pairs(pairs, config.holdout, config.seed)
     try:
         train_pairs, validation = split_pairs(train_pairs, VALIDATION_FRACTION, config.seed + 1)
     except BadFileError:
         validation = []  # too few files to spare some: train the full epochs instead
 
-    def features(subset: list[Pair], pixel_source=pixels) -> _Features:
-        return _frozen_features(split, encoder.tokenizer, subset, pixel_source)
-
-    train_f, held_f = features(train_pairs), features(held_out)
-    val_f = features(validation) if validation else None
-    general = _general_features(config, split, encoder)
+    train_f, held_f = (_frozen_features(split, s, decoded) for s in (train_pairs, held_out))
+    val_f = _frozen_features(split, validation, decoded) if validation else None
+    general = _general_features(config, split, kind)
 
     before = _recalls(split, held_f)
     with _deterministic(config.seed):
@@ -219,46 +216,33 @@ def _blocks(config: FinetuneConfig) -> int:
     return config.blocks
 
 
-def _decode_images(pairs: list[Pair], encoder, report: PairsReport):
-    """Preprocessed pixels per file; undecodable files are reported and their pairs dropped."""
-    from indexers.image import load_image
-
-    pixels: dict[Path, torch.Tensor] = {}
+def _decode_media(pairs: list[Pair], split, report: PairsReport):
+    """The decoded input of each file; undecodable files are reported, their pairs dropped."""
+    decoded: dict[Path, object] = {}
     bad: set[Path] = set()
     for pair in pairs:
-        if pair.media in pixels or pair.media in bad:
+        if pair.media in decoded or pair.media in bad:
             continue
         try:
-            image, _, _ = load_image(str(pair.media), min_side=encoder.spec.image_size)
+            decoded[pair.media] = split.decode(pair.media)
         except BadFileError as exc:
             report.broken.append(f"{pair.media.name}: {exc}")
             bad.add(pair.media)
-            continue
-        pixels[pair.media] = encoder.preprocess(image)
     kept = [p for p in pairs if p.media not in bad]
     report.pairs = len(kept)
     report.media = len({p.group for p in kept})
-    return pixels, kept
+    return decoded, kept
 
 
-def _frozen_features(split: SplitClip, tokenizer, pairs: list[Pair], pixels) -> _Features:
+def _frozen_features(split, pairs: list[Pair], decoded) -> _Features:
     files = list(dict.fromkeys(p.media for p in pairs))
     texts = list(dict.fromkeys(p.text for p in pairs))
     file_index = {f: i for i, f in enumerate(files)}
     text_index = {t: i for i, t in enumerate(texts)}
-    tokens = tokenizer(texts) if texts else torch.zeros((0, 1), dtype=torch.long)
-    tokens = tokens[:, : int(tokens.argmax(-1).max()) + 1] if texts else tokens
-    image_feats = [
-        split.frozen_images(torch.stack([pixels[f] for f in files[i : i + FEATURE_BATCH]]))
-        for i in range(0, len(files), FEATURE_BATCH)
-    ]
-    text_feats = [
-        split.frozen_texts(tokens[i : i + FEATURE_BATCH])
-        for i in range(0, len(texts), FEATURE_BATCH)
-    ]
+    text_features, tokens = split.frozen_texts(texts)
     return _Features(
-        torch.cat(image_feats),
-        torch.cat(text_feats),
+        split.frozen_media([decoded[f] for f in files]),
+        text_features,
         tokens,
         torch.tensor([text_index[p.text] for p in pairs]),
         torch.tensor([file_index[p.media] for p in pairs]),
@@ -272,27 +256,38 @@ class _General:
     base_texts: torch.Tensor
 
 
-def _general_features(config: FinetuneConfig, split: SplitClip, encoder) -> _General | None:
+def _general_features(config: FinetuneConfig, split, kind: str) -> _General | None:
     if not config.general:
         return None
-    pairset = load_pairs(config.general, kind="image")
-    pixels, pairs = _decode_images(pairset.pairs, encoder, pairset.report)
-    feats = _frozen_features(split, encoder.tokenizer, pairs, pixels)
+    pairset = load_pairs(config.general, kind=kind)
+    decoded, pairs = _decode_media(pairset.pairs, split, pairset.report)
+    feats = _frozen_features(split, pairs, decoded)
     with torch.no_grad():
-        return _General(feats, split.images(feats.images), split.texts(feats.texts, feats.tokens))
+        return _General(feats, split.media(feats.images), split.texts(feats.texts, feats.tokens))
 
 
-def _embed(split: SplitClip, f: _Features) -> tuple[torch.Tensor, torch.Tensor]:
+def _training_encoder(spec, model_path):
+    """A private fp32 encoder on the CPU: training changes its weights."""
+    if spec.space == "clap":
+        from search.models.clap import ClapEncoder
+
+        return ClapEncoder(spec, model_path, device="cpu")
+    from search.models.clip import ClipEncoder
+
+    return ClipEncoder(spec, model_path, device="cpu", precision="fp32")
+
+
+def _embed(split, f: _Features) -> tuple[torch.Tensor, torch.Tensor]:
     with torch.no_grad():
-        return split.texts(f.texts, f.tokens), split.images(f.images)
+        return split.texts(f.texts, f.tokens), split.media(f.images)
 
 
-def _recalls(split: SplitClip, f: _Features) -> dict[str, float]:
+def _recalls(split, f: _Features) -> dict[str, float]:
     texts, images = _embed(split, f)
     return retrieval_recalls(texts.numpy(), images.numpy(), f.relevance())
 
 
-def _general_figures(split: SplitClip, g: _General) -> dict[str, float]:
+def _general_figures(split, g: _General) -> dict[str, float]:
     texts, images = _embed(split, g.features)
     rel = g.features.relevance()
     base = retrieval_recalls(g.base_texts.numpy(), g.base_images.numpy(), rel)
@@ -314,8 +309,7 @@ def _train(config, split, train_f, val_f, general, progress) -> tuple[int, int]:
 
     params = split.parameters()
     optimiser = torch.optim.AdamW(params, lr=config.lr or DEFAULT_LR[config.train])
-    # The model's own trained temperature (CLIP's logit scale), capped as in CLIP training.
-    scale = float(split.model.logit_scale.exp().clamp(max=100))
+    scale = split.scale
     generator = torch.Generator().manual_seed(config.seed)
     rel = torch.from_numpy(train_f.relevance())
     best_score, best_epoch, best_state = _validation_score(split, val_f), 0, split.adapter_state()
@@ -352,17 +346,17 @@ def _train(config, split, train_f, val_f, general, progress) -> tuple[int, int]:
 def _batch_loss(config, split, f: _Features, rel, batch, hard, scale) -> torch.Tensor:
     text_ids, image_ids = f.text_of[batch], f.image_of[batch]
     texts = split.texts(f.texts[text_ids], f.tokens[text_ids])
-    images = split.images(f.images[image_ids])
+    images = split.media(f.images[image_ids])
     positives = rel[text_ids][:, image_ids]
     if config.objective == "clip":
         return objectives.clip_loss(texts, images, positives, scale)
-    negatives = split.images(f.images[hard[text_ids]])
+    negatives = split.media(f.images[hard[text_ids]])
     if config.objective == "mnrl":
         return objectives.mnrl_loss(texts, images, positives, scale, negatives)
     return objectives.triplet_loss(texts, images, positives, negatives)
 
 
-def _mine_hard_negatives(split: SplitClip, f: _Features, rel: torch.Tensor) -> torch.Tensor:
+def _mine_hard_negatives(split, f: _Features, rel: torch.Tensor) -> torch.Tensor:
     """For each training caption, the most similar training picture that it does not
     describe, by the current model: FAISS exact inner-product search over the pictures."""
     import faiss
@@ -380,15 +374,15 @@ def _mine_hard_negatives(split: SplitClip, f: _Features, rel: torch.Tensor) -> t
     return torch.tensor(hard)
 
 
-def _distill_loss(split: SplitClip, g: _General) -> torch.Tensor:
+def _distill_loss(split, g: _General) -> torch.Tensor:
     f = g.features
-    images = split.images(f.images)
+    images = split.media(f.images)
     texts = split.texts(f.texts, f.tokens)
     image_loss = objectives.distill_loss(images, g.base_images)
     return (image_loss + objectives.distill_loss(texts, g.base_texts)) / 2
 
 
-def _validation_score(split: SplitClip, val_f: _Features | None) -> float:
+def _validation_score(split, val_f: _Features | None) -> float:
     if val_f is None:
         return 0.0
     r = _recalls(split, val_f)

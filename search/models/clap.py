@@ -85,7 +85,12 @@ class ClapEncoder:
     @property
     def fingerprint(self) -> str:
         """Changes whenever the weights change (see `weights_fingerprint`)."""
-        return weights_fingerprint(self.spec, self.resolve(), self._tiny_config_path())
+        base = weights_fingerprint(self.spec, self.resolve(), self._tiny_config_path())
+        if self.spec.adapter:
+            from search.finetune.adapters import adapted_fingerprint
+
+            return adapted_fingerprint(base, self.spec)
+        return base
 
     def resolve(self) -> ResolvedWeights:
         """Find the weights without loading them (fails fast with the weights message)."""
@@ -125,6 +130,10 @@ class ClapEncoder:
             model = ClapModel.from_pretrained(folder, dtype=torch.float32)
             tokenizer = AutoTokenizer.from_pretrained(folder)
             features = ClapFeatureExtractor.from_pretrained(folder)
+        if self.spec.adapter:
+            from search.finetune.adapters import apply_adapter
+
+            apply_adapter(model, self.spec)
         model.eval().to(self.device)
         return model, tokenizer, features
 
