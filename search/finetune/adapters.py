@@ -11,8 +11,10 @@ What trains:
   with so few parameters (2 x width x dim) a few hundred pairs cannot wreck the towers'
   general knowledge.
 - "last-blocks": also the last N transformer blocks of each tower and the final layer
-  norms. More capacity (it learned compositional captions about twice as well in our
-  synthetic test) at several times the cost per epoch.
+  norms. More capacity (held-out recall@1 19% instead of 12% on the synthetic shape set)
+  at several times the cost per epoch.
+
+CLAP presets (transformers ClapModel) train their two projection heads (SplitClap).
 """
 
 from __future__ import annotations

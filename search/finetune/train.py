@@ -1,9 +1,9 @@
-"""Fine-tune a CLIP preset on (image, caption) pairs and save it as a new preset.
+"""Fine-tune a CLIP (or CLAP) preset on (picture or sound, caption) pairs; save a new preset.
 
 The frozen part of the model runs once over every picture and caption; the trained part
 (see adapters.py) then trains on those features, so an epoch costs a few small matrix
 products. Hard negatives for the triplet and ranking losses are mined each epoch with FAISS
-over the current image embeddings of the training pictures. Early stopping watches a
+over the current media embeddings of the training files. Early stopping watches a
 validation slice of the training files; the before/after figures come from a separate
 held-out split that training never sees.
 """
@@ -139,10 +139,10 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
             f"A fine-tuned model {config.out} already exists in {folder}; add --force to "
             "replace it, or pick another --out name."
         )
+    encoder = _training_encoder(spec, config.model_path)
+    encoder.resolve()  # a missing-weights error before any file is read
     kind = MEDIA_KIND[spec.space]
     pairset = load_pairs(config.pairs, config.labels, config.label_template, kind=kind)
-    encoder = _training_encoder(spec, config.model_path)
-    encoder.resolve()
     split = split_model(encoder, _blocks(config))
     decoded, pairs = _decode_media(pairset.pairs, split, pairset.report)
     train_pairs, held_out = split_pairs(pairs, config.holdout, config.seed)
