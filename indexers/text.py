@@ -34,6 +34,8 @@ MAX_DOCUMENT_CHARS = 5_000_000
 MIN_PAGE_LETTERS = 16
 OCR_RENDER_DPI = 200
 MAX_RENDER_SIDE = 3000
+# About 1.3 s of OCR per page: a scanned book would hold a decode worker for many minutes.
+MAX_OCR_PAGES = 100
 
 # Chunk sizes, in words (see chunk_document for the reasoning).
 CHUNK_WORDS = 120
@@ -358,7 +360,7 @@ def _load_subtitles(text: str, vtt: bool) -> Document:
 
 def _load_pdf(path: Path, ocr: Callable | None) -> Document:
     import pypdf
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, PyPdfError
 
     size = path.stat().st_size
     if size > MAX_PDF_BYTES:
@@ -372,22 +374,46 @@ def _load_pdf(path: Path, ocr: Callable | None) -> Document:
         reader = pypdf.PdfReader(str(path))
         _unlock(reader)
         page_count = len(reader.pages)
-        pages = []
-        for page in reader.pages[:MAX_PDF_PAGES]:
-            pages.append(_clean(page.extract_text() or ""))
+        pages = [_clean(page.extract_text() or "") for page in reader.pages[:MAX_PDF_PAGES]]
         metadata = reader.metadata
+        title = ((metadata.title or "").strip() or None) if metadata else None
+        author = ((metadata.author or "").strip() or None) if metadata else None
     except BadFileError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+    except (
+        PyPdfError,
+        DependencyError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        OSError,
+    ) as exc:
         # pypdf reports damaged structure as any of these, deep inside its object parser.
         raise BadFileError(f"corrupt PDF: {type(exc).__name__}: {exc}") from None
 
     scanned = [i for i, text in enumerate(pages) if _letters(text) < MIN_PAGE_LETTERS]
     notices = []
     if scanned and ocr is not None:
-        for i in scanned:
-            pages[i] = _clean(ocr(_render_page(path, i)))
-        info_ocr = len(scanned)
+        from pypdfium2 import PdfiumError
+
+        from indexers.ocr import OcrError
+
+        info_ocr = 0
+        failed = []
+        for i in scanned[:MAX_OCR_PAGES]:
+            try:
+                pages[i] = _clean(ocr(_render_page(path, i)))
+                info_ocr += 1
+            except (PdfiumError, OcrError) as exc:  # lose the page, not the whole file
+                failed.append(f"page {i + 1}: {exc}")
+        if failed:
+            notices.append(f"OCR failed on {len(failed)} pages ({failed[0]})")
+        if len(scanned) > MAX_OCR_PAGES:
+            notices.append(
+                f"OCR read the first {MAX_OCR_PAGES} of {len(scanned)} pages without text"
+            )
     else:
         info_ocr = 0
         if scanned:
@@ -396,9 +422,6 @@ def _load_pdf(path: Path, ocr: Callable | None) -> Document:
     if page_count > MAX_PDF_PAGES:
         notices.append(f"only the first {MAX_PDF_PAGES} of {page_count} pages are indexed")
 
-    title = None
-    if metadata is not None:
-        title = (metadata.title or "").strip() or None
     text = "\n\n".join(p for p in pages if p)
     doc = Document(
         text=text,
@@ -409,8 +432,8 @@ def _load_pdf(path: Path, ocr: Callable | None) -> Document:
     doc.info["pages"] = page_count
     if info_ocr:
         doc.info["ocr_pages"] = info_ocr
-    if metadata is not None and (metadata.author or "").strip():
-        doc.info["author"] = metadata.author.strip()
+    if author:
+        doc.info["author"] = author
     return _finish(doc)
 
 

@@ -152,6 +152,18 @@ def test_scanned_pdf_is_read_by_ocr_of_the_rendered_page(tmp_path: Path):
     assert doc.info["ocr_pages"] == 1 and doc.notice is None
 
 
+def test_a_page_ocr_fails_on_is_reported_and_the_rest_kept(tmp_path: Path):
+    from indexers.ocr import OcrError
+
+    def broken_ocr(image):
+        raise OcrError("tesseract failed: out of memory")
+
+    path = make_scanned_pdf(tmp_path / "scan.pdf", render_text_image(["Parking permit"]))
+    doc = load_document(path, ocr=broken_ocr)
+    assert doc.text == ""
+    assert doc.notice == "OCR failed on 1 pages (page 1: tesseract failed: out of memory)"
+
+
 def test_encrypted_pdfs(tmp_path: Path):
     plain = make_text_pdf(tmp_path / "plain.pdf", ["Salary statement for October."])
     # Only an owner password (printing/copying restrictions): readable without asking anyone.
