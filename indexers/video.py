@@ -60,12 +60,13 @@ HIST_BINS = 4
 # Frames keep at most this many pixels on their short side when the caller gives no
 # min_side, so MAX_FRAMES_PER_VIDEO frames of a 4K video stay within ~500 MB.
 MAX_FRAME_SHORT_SIDE = 480
-# Decoding every frame costs in proportion to frames x pixels. Past this much work (one minute
-# of 1080p at 30 fps; 2.2 minutes of 720p) "auto" decodes keyframes only: encoders put a
-# keyframe at every scene cut and every 1-10 s (phones: about every second), so the samples
-# still spread over the whole video and scene cuts are still seen, at 10-60x less cost
-# (figures: bench/video_decode.py, README).
-FULL_DECODE_MAX_PIXELS = 1920 * 1080 * 30 * 60
+# Decoding every frame costs in proportion to frames x pixels: on two laptop cores about
+# 1/3 of real time for 1080p H.264 (bench/video_decode.py). Past this much work (30 s of
+# 1080p at 30 fps, 68 s of 720p, 4 min of 360p) "auto" decodes keyframes only: encoders put a
+# keyframe at scene cuts and every 1-10 s (phones: about every second), so samples still
+# spread over the whole video, at 10-30x less cost. Keyframes decode independently, so
+# those that fall before the next sample or scene probe are skipped undecoded.
+FULL_DECODE_MAX_PIXELS = 1920 * 1080 * 30 * 30
 DECODE_MODES = ("auto", "full", "keyframes")
 # Hard stop for endless or absurd streams: demuxing stops after this many video packets
 # (about 9 hours at 30 fps) and the frames sampled so far are returned.
@@ -196,9 +197,16 @@ def sample_frames(
                         "is too long or too slow to decode"
                     )
                 if packet.pts is not None:
-                    end = float((packet.pts + (packet.duration or 0)) * stream.time_base) - origin
+                    start = float(packet.pts * stream.time_base) - origin
+                    end = start + float((packet.duration or 0) * stream.time_base)
                     last_packet_s = end if last_packet_s is None else max(last_packet_s, end)
-                if packet.size and keyframes_only and not packet.is_keyframe:
+                # Keyframes decode on their own, so a keyframe that falls before the next
+                # target and the next probe is skipped without decoding it.
+                if (
+                    packet.size
+                    and keyframes_only
+                    and not (packet.is_keyframe and (packet.pts is None or sampler.wants(start)))
+                ):
                     continue
                 for frame in packet.decode():
                     sampler.offer(frame, origin, fps)
@@ -258,7 +266,6 @@ def load_video_audio(
         return samples
 
 
-
 def frame_at(path: str, t_s: float, min_side: int | None = None) -> Image.Image:
     """The frame shown at `t_s` seconds (upright RGB): one seek to the keyframe before it,
     then decoding forward, for the still of a search result's moment."""
@@ -281,6 +288,7 @@ def frame_at(path: str, t_s: float, min_side: int | None = None) -> Image.Image:
             raise BadFileError(f"no frame decodes at {t_s:.1f} s")
         return _upright_image(shown, min_side or MAX_FRAME_SHORT_SIDE)
 
+
 class _Sampler:
     """Chooses frames as they stream past: uniform targets, scene cuts, duplicate drops."""
 
@@ -302,6 +310,18 @@ class _Sampler:
         self.last_t: float | None = None
         self.decoded = 0
 
+    def probe_step(self) -> float:
+        """Seconds between scene probes: 4 per second, but at most 4 per sampling interval
+        (a long film's wide interval needs no finer cut detection than that)."""
+        return max(1.0 / SCENE_PROBE_RATE, self.interval / 4)
+
+    def wants(self, t: float) -> bool:
+        """Whether a frame at time t would be looked at (a target or a probe)."""
+        soonest = self.next_target
+        if self.scene_threshold is not None:
+            soonest = min(soonest, self.next_probe)
+        return t >= soonest - 1e-6
+
     def offer(self, frame: av.VideoFrame, origin: float, fps: float) -> None:
         self.decoded += 1
         if frame.pts is not None:
@@ -322,7 +342,7 @@ class _Sampler:
                 distance = 0.5 * float(np.abs(hist - self.last_hist).sum())
                 scene_change = distance > self.scene_threshold
             self.last_hist = hist
-            self.next_probe = _advance(self.next_probe, t, 1.0 / SCENE_PROBE_RATE)
+            self.next_probe = _advance(self.next_probe, t, self.probe_step())
         if is_target:
             self.next_target = _advance(self.next_target, t, self.interval)
         take_scene = (

@@ -123,16 +123,29 @@ def test_cap_widens_the_interval_over_the_whole_video(scenes_mp4):
     assert uniform[0] == 0.0 and uniform[-1] >= 8.0
 
 
-def test_long_videos_decode_keyframes_only(tmp_path, monkeypatch):
+def test_keyframes_only_decoding(tmp_path, monkeypatch):
     path = make_video(tmp_path / "gop.mp4", fps=10, gop=10)
     with av.open(str(path)) as container:
         keyframe_pts = [
             float(f.pts * f.time_base) for f in container.decode(video=0) if f.key_frame
         ]
-    monkeypatch.setattr(video, "FULL_DECODE_MAX_FRAMES", 10)
-    frames = sample_frames(str(path))
+    assert len(keyframe_pts) >= 12
+    frames = sample_frames(str(path), decode="keyframes")
     assert {f.t_s for f in frames} <= set(keyframe_pts)
     assert frames[-1].t_s >= 8.0
+    # "auto" switches to keyframes once the work exceeds its budget (here: 5 frames' worth).
+    monkeypatch.setattr(video, "FULL_DECODE_MAX_PIXELS", 160 * 120 * 5)
+    assert [f.t_s for f in sample_frames(str(path))] == [f.t_s for f in frames]
+
+
+def test_unknown_duration_still_capped_and_spread(scenes_mp4, monkeypatch):
+    # Some mkv/webm/stream files announce no duration: the interval cannot be sized up
+    # front, so it doubles whenever the uniform budget fills, dropping every other sample.
+    monkeypatch.setattr(video, "_duration_s", lambda container, stream: None)
+    frames = sample_frames(str(scenes_mp4), rate=10.0, max_frames=8)
+    assert len(frames) <= 8
+    uniform = [f.t_s for f in frames if not f.scene_change]
+    assert uniform[0] == 0.0 and uniform[-1] >= 8.0
 
 
 def test_min_side_and_default_size(tmp_path):
