@@ -117,13 +117,18 @@ def _local_checkpoint(spec: ModelSpec, path: Path) -> Path:
             return candidates[0]
         found = ", ".join(p.name for p in candidates) or "no weight files"
         raise WeightsNotFoundError(
-            f"--model-path {path} is a folder, but Trove cannot tell which file holds the "
+            f"{_flags(spec)[1]} {path} is a folder, but Trove cannot tell which file holds the "
             f"{spec.name} weights (expected one of {', '.join(spec.weight_files) or 'a single'} "
             f"{'/'.join(WEIGHT_SUFFIXES)} file; found {found}). Pass the checkpoint file itself."
         )
+    if spec.support_files:
+        what = f"folder downloaded from hf.co/{spec.hf_repo} (weights, config, tokenizer)"
+    else:
+        what = (
+            "checkpoint file (an open_clip state dict or .safetensors) or the folder that holds it"
+        )
     raise WeightsNotFoundError(
-        f"--model-path {path} does not exist. Pass the {spec.name} checkpoint file "
-        f"(an open_clip state dict or .safetensors) or the folder that holds it."
+        f"{_flags(spec)[1]} {path} does not exist. Pass the {spec.name} {what}."
     )
 
 
@@ -169,14 +174,22 @@ def _missing_weights_message(spec: ModelSpec, download_note: str) -> str:
     if spec.support_files:
         files += " with " + ", ".join(spec.support_files)
     tiny = "tiny-clap" if spec.space == "clap" else "tiny-clip"
+    model_flag, path_flag = _flags(spec)
     return (
         f"No weights for model {spec.name} ({spec.architecture}, {spec.pretrained}) on this "
-        f"machine. Looked in: (1) --model-path: not given; (2) the Hugging Face cache "
+        f"machine. Looked in: (1) {path_flag}: not given; (2) the Hugging Face cache "
         f"{constants.HF_HUB_CACHE} for {spec.hf_repo} ({files}): not there; (3) download: "
         f"{download_note}. To fix: on a machine with internet run "
         f"`python app.py models download {spec.name}` and copy its Hugging Face cache folder "
         f"to this machine (or set HF_HOME to it), or pass "
-        f"--model-path /path/to/{spec.weight_files[0]}. "
-        f"To try Trove without weights, add `--model {tiny}` (an untrained model: the "
+        f"{path_flag} /path/to/{spec.weight_files[0]}. "
+        f"To try Trove without weights, add `{model_flag} {tiny}` (an untrained model: the "
         f"pipeline works, the rankings do not mean anything)."
     )
+
+
+def _flags(spec: ModelSpec) -> tuple[str, str]:
+    """The command-line options that choose this kind of model and its local weights."""
+    if spec.space == "clap":
+        return "--audio-model", "--audio-model-path"
+    return "--model", "--model-path"
