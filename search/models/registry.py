@@ -68,8 +68,10 @@ class ModelSpec:
     @property
     def weights_label(self) -> str:
         if self.is_tiny:
-            return f"built locally with seed {self.seed} (untrained: for tests and offline trials)"
-        return f"{self.pretrained} from hf.co/{self.hf_repo}"
+            label = f"built locally with seed {self.seed} (untrained: for tests and offline trials)"
+        else:
+            label = f"{self.pretrained} from hf.co/{self.hf_repo}"
+        return f"{label} + fine-tuned adapter {self.adapter}" if self.adapter else label
 
 
 PRESETS: dict[str, ModelSpec] = {
