@@ -23,6 +23,8 @@ META_WEIGHT = 1.0
 # Parent folders kept in `folder`: enough for "2023/Paris/day 2", without every file also
 # matching the user's home folder name.
 MAX_FOLDERS = 6
+# A pasted paragraph is a query too; beyond this many terms BM25 ranks no better, only slower.
+MAX_QUERY_TERMS = 32
 # Segment hits fetched per wanted item: an item with many matching chunks takes several rows.
 SEGMENT_ROWS_PER_ITEM = 4
 
@@ -73,8 +75,8 @@ def fts_match(query: str) -> str | None:
     words.extend(_word_terms(query[position:]))
     if not phrases and not words:
         return None
-    required = " AND ".join(phrases)
-    optional = " OR ".join(dict.fromkeys(words))
+    required = " AND ".join(phrases[:MAX_QUERY_TERMS])
+    optional = " OR ".join(list(dict.fromkeys(words))[:MAX_QUERY_TERMS])
     if not phrases:
         return optional
     if not words:

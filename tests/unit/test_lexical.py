@@ -135,6 +135,12 @@ def test_random_punctuation_never_breaks_the_match(db):
         search_lexical(db, query, 5)
 
 
+def test_a_pasted_page_is_capped_to_its_first_terms(db):
+    match = fts_match(" ".join(f"word{i}" for i in range(500)) + " invoice")
+    assert match.count(" OR ") == 31
+    assert search_lexical(db, "invoice " * 300 + "2023", 10)[0].item_id == 1
+
+
 def test_queries_without_words_match_nothing(db):
     assert fts_match("") is None
     assert fts_match(' -- "" ** ') is None
