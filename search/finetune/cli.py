@@ -103,6 +103,10 @@ def run_finetune(args: argparse.Namespace) -> int:
         label_template=args.label_template,
         force=args.force,
     )
-    result = finetune(config, progress=not args.quiet)
-    print("\n".join(result.report.lines() + result.lines()))
+    result = finetune(config, progress=not args.quiet, announce=_print_lines)
+    _print_lines(result.lines())
     return 0
+
+
+def _print_lines(lines: list[str]) -> None:
+    print("\n".join(lines), flush=True)

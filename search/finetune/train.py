@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -117,8 +118,15 @@ class _Features:
         )
 
 
-def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
-    """Train, evaluate before and after on the held-out split, save preset `config.out`."""
+def finetune(
+    config: FinetuneConfig,
+    progress: bool = True,
+    announce: Callable[[list[str]], None] | None = None,
+) -> FinetuneResult:
+    """Train, evaluate before and after on the held-out split, save preset `config.out`.
+
+    `announce` gets the pairs report as soon as the pairs are checked, before training.
+    """
     from search.models import get_preset
 
     _check_config(config)
@@ -145,6 +153,8 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     pairset = load_pairs(config.pairs, config.labels, config.label_template, kind=kind)
     split = split_model(encoder, _blocks(config))
     decoded, pairs = _decode_media(pairset.pairs, split, pairset.report)
+    if announce is not None:
+        announce(pairset.report.lines())
     train_pairs, held_out = split_pairs(pairs, config.holdout, config.seed)
     try:
         train_pairs, validation = split_pairs(train_pairs, VALIDATION_FRACTION, config.seed + 1)
