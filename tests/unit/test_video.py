@@ -310,3 +310,30 @@ def test_results_are_picklable_for_the_isolated_worker(scenes_mp4):
     assert isinstance(frames[0], Frame) and frames[0].image.size[1] == 32
     info = pickle.loads(pickle.dumps(probe_video(str(scenes_mp4))))
     assert info.duration_s == pytest.approx(12.0, abs=0.1)
+
+
+def test_runs_inside_the_isolated_decoder(scenes_mp4):
+    # The indexer runs these in worker processes with a memory cap (RLIMIT_AS): FFmpeg's
+    # decoder threads and the sampled frames must fit its default limit.
+    from indexers.isolation import IsolatedDecoder
+
+    with IsolatedDecoder() as isolation:
+        frames = isolation.run(sample_frames, str(scenes_mp4), 1.0, 400, 0.35, 224)
+        sound = isolation.run(load_video_audio, str(scenes_mp4), 48000)
+        info = isolation.run(probe_video, str(scenes_mp4))
+    assert [f.t_s for f in frames if f.scene_change] == pytest.approx(SCENE_CUTS_S, abs=0.3)
+    assert len(sound) == pytest.approx(12 * 48000, rel=0.01)
+    assert info.has_audio
+
+
+def test_frame_at_returns_the_frame_shown_at_that_time(scenes_mp4, tmp_path):
+    red = np.asarray(video.frame_at(str(scenes_mp4), 2.0))
+    assert red[..., 0].mean() > 180 and red[..., 1:].mean() < 40
+    square = np.asarray(video.frame_at(str(scenes_mp4), 6.05, min_side=120))
+    assert square.mean() < 60 and square.max() > 200  # white square on black
+    noise = np.asarray(video.frame_at(str(scenes_mp4), 10.0))
+    assert noise.std() > 50
+    rotated = make_video(
+        tmp_path / "phone.mp4", size=(160, 96), rotation=-90, painter=marker_painter
+    )
+    assert video.frame_at(str(rotated), 1.0).size == (96, 160)
