@@ -185,6 +185,7 @@ def test_a_file_with_no_audio_stream_is_a_bad_file(tmp_path):
         load_audio(path)
 
 
+@pytest.mark.slow
 def test_tiny_clap_is_reproducible_normalised_and_takes_one_window_at_most():
     from search.models import get_preset, load_audio_encoder
     from search.models.clap import ClapEncoder
