@@ -113,6 +113,9 @@ class ClapEncoder:
 
         weights = self.resolve()
         if weights.path is None:
+            # The tiny config scales the text tower's random init up 20x: at the default scale
+            # an untrained RoBERTa gives every caption nearly the same vector (mean cosine
+            # 0.999), leaving nothing for tests of the bridge and calibration to see.
             config = ClapConfig(**json.loads(self._tiny_config_path().read_text()))
             with _random_init(self.spec.seed):
                 model = ClapModel(config)

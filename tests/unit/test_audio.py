@@ -225,3 +225,21 @@ def test_audio_presets_and_missing_weights_message(monkeypatch, tmp_path):
         "tiny-clap",
     ):
         assert needle in message
+
+
+def test_demo_sounds_decode_with_tags_and_audible_windows():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "assets" / "demo" / "sounds"
+    clips = {p.name: load_audio(p) for p in sorted(folder.iterdir()) if p.suffix != ".py"}
+    assert set(clips) == {
+        "bell.flac",
+        "birdsong.mp3",
+        "rain-with-bell.opus",
+        "rain.ogg",
+        "speech.m4a",
+    }
+    for name, clip in clips.items():
+        assert clip.tags["artist"] == "Trove demo", name
+        assert audio_windows(clip.samples, RATE), name
+    assert len(audio_windows(clips["rain-with-bell.opus"].samples, RATE)) == 4
