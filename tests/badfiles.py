@@ -20,7 +20,7 @@ import shutil
 import struct
 import subprocess
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +28,8 @@ from PIL import Image
 
 from tests.media import make_photo, make_png_bomb
 
-# The kinds the indexer handles today; the cases of the others are generated but not checked.
-INDEXED_KINDS = frozenset({"image"})
+# The kinds the indexer handles; the cases of any other kind are generated but not checked.
+INDEXED_KINDS = frozenset({"image", "audio", "video", "document"})
 
 
 @dataclass(frozen=True)
@@ -434,14 +434,17 @@ CASES: tuple[Callable[[Path], list[BadCase]], ...] = (
 )
 
 
-def generate(folder: Path) -> tuple[list[BadCase], list[tuple[str, str]]]:
-    """Write every case under `folder` (one subfolder per case function).
+def generate(
+    folder: Path, only: Sequence[Callable] = CASES, leave_out: Sequence[Callable] = ()
+) -> tuple[list[BadCase], list[tuple[str, str]]]:
+    """Write the cases of `only` (default: all) but `leave_out` under `folder`, one
+    subfolder per case function.
 
     Returns (cases written, [(case function, why it was not generated)]).
     """
     cases: list[BadCase] = []
     unavailable: list[tuple[str, str]] = []
-    for make in CASES:
+    for make in (m for m in only if m not in leave_out):
         try:
             cases += make(folder / make.__name__)
         except CaseUnavailable as exc:

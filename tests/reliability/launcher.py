@@ -10,7 +10,7 @@ Protocol, one JSON object per line: {"run": argv, "env": {...}, "log": path} -> 
 
 Test-only environment the child acts on before it runs the command (never set by Trove):
 TROVE_TEST_USER=uid (drop root, so file permissions mean something), TROVE_TEST_VANISH=
-paths separated by NUL (deleted the moment the walk has listed every file), and pause
+paths, one a line (deleted the moment the walk has listed every file), and pause
 points `sqlite.before-commit` / `sqlite.after-commit` in TROVE_TEST_PAUSE_AT.
 """
 
@@ -58,7 +58,7 @@ def _start(argv: list[str], env: dict[str, str], log: str) -> int:
         if "sqlite." in env.get("TROVE_TEST_PAUSE_AT", ""):
             _pause_around_sqlite_commits()
         if env.get("TROVE_TEST_VANISH"):
-            _vanish_after_walk(env["TROVE_TEST_VANISH"].split("\0"))
+            _vanish_after_walk(env["TROVE_TEST_VANISH"].splitlines())
         if env.get("TROVE_TEST_USER"):
             uid = int(env["TROVE_TEST_USER"])
             os.setgroups([])

@@ -1,0 +1,189 @@
+"""The bad-file corpus (tests/badfiles.py) through a real index run: every broken file is
+recorded with a reason and skipped, the good files are indexed, nothing crashes or hangs,
+and memory stays bounded. Each decode, run in an isolated worker, ends within its bound.
+
+Runs as an unprivileged user when the test runs as root (as CI does), so that a file of
+mode 000 is really unreadable.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from indexers.isolation import IsolatedDecoder
+from search.errors import BadFileError
+from tests.badfiles import generate, named_pipe, non_utf8_names
+from tests.reliability.harness import Launcher, committed_items, index_args, make_small_photos
+
+pytestmark = pytest.mark.slow
+
+NOBODY = 65534
+# The bound a single decode must stay within (IsolatedDecoder's limit in this test), and
+# the memory the whole index run may reach: the tiny model, torch and the decode workers.
+DECODE_BOUND_S = 10.0
+RUN_MEMORY_BOUND_MIB = 2048
+# Cases that stop or hang the whole run today, each with its own xfail test below: the rest
+# of the corpus is checked without them.
+KNOWN_TO_STOP_THE_RUN = [named_pipe, non_utf8_names]
+TINY_AUDIO_AND_TEXT = ("--audio-model", "tiny-clap", "--text-model", "tiny-text")
+# The decode function each kind's files go through (the video one opens the container and
+# reads its streams); "module:function", so a kind whose decoder is missing is left out.
+DECODERS = {
+    "image": "indexers.image:load_image",
+    "audio": "indexers.audio:load_audio",
+    "video": "indexers.video:probe_video",
+    "document": "indexers.text:load_document",
+}
+
+
+def decoder_of(kind: str):
+    module, _, name = DECODERS[kind].partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    """The corpus and four good photos, in a folder an unprivileged user can reach."""
+    top = Path(tempfile.mkdtemp(prefix="trove-badfiles-"))
+    root = top / "library"
+    cases, unavailable = generate(root / "bad", leave_out=KNOWN_TO_STOP_THE_RUN)
+    make_small_photos(root / "good", range(4))
+    if os.geteuid() == 0:
+        for folder, dirs, files in os.walk(top):
+            for name in [*dirs, *files]:
+                os.lchown(os.path.join(folder, name), NOBODY, NOBODY)
+        os.chown(top, NOBODY, NOBODY)
+    yield top, root, cases, unavailable
+    shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def launcher():
+    launcher = Launcher()
+    yield launcher
+    launcher.close()
+
+
+@pytest.fixture(scope="module")
+def indexed(corpus, launcher):
+    top, root, cases, _ = corpus
+    vanishing = [str(p) for c in cases if c.vanishes for p in c.paths]
+    env = {"TROVE_TEST_VANISH": "\n".join(vanishing), "HOME": str(top)}
+    if os.geteuid() == 0:
+        env["TROVE_TEST_USER"] = str(NOBODY)
+    started = time.monotonic()
+    args = index_args(root, top / "data", "--quiet", *TINY_AUDIO_AND_TEXT)
+    run = launcher.start(args, top / "run.log", env)
+    deadline = started + 300
+    while not run.finished():
+        if time.monotonic() > deadline:
+            run.kill()
+            pytest.fail(f"the index run hung on the corpus:\n{run.output()[-3000:]}")
+        time.sleep(0.2)
+    seconds = time.monotonic() - started
+    return run, committed_items(top / "data"), seconds
+
+
+def test_every_bad_file_is_recorded_with_a_reason_and_the_good_ones_indexed(corpus, indexed):
+    _, root, cases, unavailable = corpus
+    run, items, seconds = indexed
+    assert run.status == 0, run.output()[-3000:]
+    good = sorted(p for p in items if "/good/" in p)
+    assert len(good) == 4 and all(items[p] is None for p in good), run.output()[-3000:]
+    problems = []
+    for case in (c for c in cases if c.active):
+        for path in map(str, case.paths):
+            if path not in items:
+                problems.append(f"{case.name}: {path} is not in the catalog")
+            elif case.expect == "fail" and not items[path]:
+                problems.append(f"{case.name}: {path} was indexed, expected a failure")
+            elif items[path] is not None and not items[path].strip():
+                problems.append(f"{case.name}: {path} failed without a reason")
+    assert not problems, "\n".join(problems)
+    print(f"corpus of {len(cases)} cases indexed in {seconds:.1f} s; not generated: {unavailable}")
+
+
+def test_the_run_stays_within_its_memory_bound(indexed):
+    run, _, _ = indexed
+    assert run.max_rss_mib < RUN_MEMORY_BOUND_MIB, run.max_rss_mib
+
+
+def test_each_decode_ends_within_its_bound(corpus, tmp_path):
+    _, _, cases, _ = corpus
+    cases = [*cases, *named_pipe(tmp_path)]  # open() of a FIFO blocks: a hang in C
+    slowest: dict[str, tuple[float, str]] = {}
+    tried: dict[str, int] = {}
+    with IsolatedDecoder(workers=2, timeout_s=DECODE_BOUND_S, memory_mib=1024) as decoder:
+        for case in cases:
+            decode = decoder_of(case.kind)
+            if decode is None or not case.active or case.vanishes:
+                continue
+            for path in case.paths:
+                started = time.monotonic()
+                try:
+                    decoder.run(decode, str(path))
+                    outcome = "decoded"
+                except (BadFileError, OSError):
+                    outcome = "refused"
+                took = time.monotonic() - started
+                assert took < DECODE_BOUND_S + 5, f"{path}: {took:.1f} s"
+                if case.name.startswith("named pipe"):
+                    assert outcome == "refused"
+                tried[case.kind] = tried.get(case.kind, 0) + 1
+                here = (took, f"{path.name} ({outcome})")
+                slowest[case.kind] = max(slowest.get(case.kind, here), here)
+    print(f"decodes tried per kind: {tried}")
+    for kind, (took, what) in slowest.items():
+        print(f"slowest {kind} decode: {took:.2f} s, {what}")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a FIFO named .jpg blocks the run in open() (fingerprint, then decode): the walk "
+    "must skip files that are not regular files (lead: indexers/walk.py)",
+)
+def test_a_named_pipe_is_skipped_not_waited_on(tmp_path, launcher):
+    (pipe,) = named_pipe(tmp_path / "library")[0].paths
+    make_small_photos(tmp_path / "library", range(2))
+    run = launcher.start(
+        index_args(tmp_path / "library", tmp_path / "data", "--quiet"), tmp_path / "run.log"
+    )
+    deadline = time.monotonic() + 20
+    while not run.finished() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    hung = run.kill()
+    assert not hung, "the index run waited on a named pipe"
+    assert run.status == 0, run.output()
+    items = committed_items(tmp_path / "data")
+    assert str(pipe) not in items or items[str(pipe)], items  # left out, or failed with a reason
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a file name that is not UTF-8 crashes the run (UnicodeEncodeError in the catalog "
+    "insert): the walk must report it (printable name, reason) and not yield it "
+    "(lead: indexers/walk.py, and the summary printing)",
+)
+def test_a_file_name_that_is_not_utf8_is_reported_not_fatal(tmp_path, launcher):
+    case = non_utf8_names(tmp_path / "library")[0]
+    make_small_photos(tmp_path / "library", range(2))
+    run = launcher.start(
+        index_args(tmp_path / "library", tmp_path / "data", "--quiet"), tmp_path / "run.log"
+    )
+    run.join()
+    assert run.status == 0, run.output()[-3000:]
+    output = run.output()
+    for path in map(str, case.paths):
+        printable = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        assert printable in output, output
+    assert len([e for e in committed_items(tmp_path / "data").values() if e is None]) == 2
