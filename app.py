@@ -90,11 +90,19 @@ def cmd_search(args: argparse.Namespace) -> int:
         modified_before=parse_date(args.before, end_of_day=True) if args.before else None,
         min_score=args.min_score,
         sort=args.sort,
+        min_duration=args.min_duration,
+        max_duration=args.max_duration,
     )
     library = _library(args)
     engine = SearchEngine(library, args.model, args.model_path)
     results = engine.search(
-        args.query, k=args.k, images=tuple(args.image), filters=filters, offset=args.offset
+        args.query,
+        k=args.k,
+        images=tuple(args.image),
+        sounds=tuple(args.audio),
+        videos=tuple(args.video),
+        filters=filters,
+        offset=args.offset,
     )
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
@@ -112,21 +120,27 @@ def cmd_search(args: argparse.Namespace) -> int:
     for rank, r in enumerate(results, 1):
         moment = f"  {r.start:.1f}-{r.end:.1f} s" if r.start is not None else ""
         if not args.json:
-            print(f"{rank:3d}  {r.score:.4f}  {r.kind:<6} {r.path}{moment}")
+            print(f"{rank:3d}  {r.score:.4f}  {r.kind:<8} {r.path}{moment}")
+            if r.snippet:
+                print(f"{'':17}{r.snippet}")
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     library = _library(args)
     catalog = library.catalog
+    from search.models.encoders import SPACES
+
     model = library.clip_model
-    index_file = library.index_path(model) if model else None
+    indexes = {key: _index_count(library.index_path(key)) for key in catalog.vector_keys()}
     status = {
         "data_dir": str(library.data_dir),
         "model": model,
+        "models": {space: library.model(space) for space in SPACES if library.model(space)},
         "roots": [r.path for r in catalog.roots()],
         "items": catalog.counts(),
-        "index_vectors": _index_count(index_file),
+        "index_vectors": sum(indexes.values()),
+        "indexes": indexes,
         "size_on_disk_bytes": library.size_on_disk(),
         "failed": [{"path": p, "reason": r} for p, r in catalog.failures()],
     }
@@ -135,11 +149,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     items = ", ".join(f"{n} {kind}" for kind, n in status["items"].items()) or "none"
     print(f"Library:  {status['data_dir']}")
-    print(f"Model:    {model or 'none yet (nothing indexed)'}")
+    models = ", ".join(f"{name} ({space})" for space, name in status["models"].items())
+    print(f"Models:   {models or 'none yet (nothing indexed)'}")
     print(f"Roots:    {', '.join(status['roots']) or 'none'}")
     print(f"Items:    {items}")
     print(
-        f"Index:    {status['index_vectors']} vectors; "
+        f"Indexes:  {status['index_vectors']} vectors in {len(indexes)} indexes; "
         f"{status['size_on_disk_bytes'] / 1e6:.1f} MB of catalog and indexes on disk"
     )
     print(f"Failed:   {len(status['failed'])}")
@@ -148,18 +163,72 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from search.duplicates import find_duplicates
+
+    library = _library(args)
+    model = library.clip_model
+    ids, vectors = library.catalog.vectors(model) if model else ([], None)
+    found = library.catalog.resolve_segments([int(i) for i in ids])
+    rows = [
+        (row, found[int(seg)][0])
+        for row, seg in enumerate(ids)
+        if int(seg) in found and found[int(seg)][0].kind == "image"
+    ]
+    groups = find_duplicates(
+        [item.id for _, item in rows],
+        [item.path for _, item in rows],
+        [item.size for _, item in rows],
+        vectors[[row for row, _ in rows]] if rows else np.zeros((0, 1), np.float32),
+    )
+    if args.json:
+        out = [
+            {
+                "reclaimable_bytes": g.reclaimable,
+                "files": [{"path": m.path, "size": m.size} for m in g.members],
+            }
+            for g in groups
+        ]
+        print(json.dumps(out, indent=2))
+        return 0
+    if not groups:
+        print(f"No near-duplicate photos among {len(rows)} indexed photos.")
+        return 0
+    total = sum(g.reclaimable for g in groups)
+    print(
+        f"{len(groups)} groups of near-identical photos; keeping only the largest of each "
+        f"would free {total / 1e6:.1f} MB. Trove deletes nothing: review and decide."
+    )
+    for number, group in enumerate(groups, 1):
+        print(f"\nGroup {number} ({group.reclaimable / 1e6:.2f} MB reclaimable):")
+        for member in group.members:
+            print(f"  {member.size / 1e6:8.2f} MB  {member.path}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from search.models import get_preset, list_presets
-    from search.models.registry import DEFAULT_CLIP_MODEL
+    from search.models.registry import DEFAULT_AUDIO_MODEL, DEFAULT_CLIP_MODEL
+    from search.models.text import list_text_presets
     from search.models.weights import download_weights, resolve_weights
 
     if args.action == "list":
         for spec in list_presets():
-            default = " (default)" if spec.name == DEFAULT_CLIP_MODEL else ""
+            default = " (default)" if spec.name in (DEFAULT_CLIP_MODEL, DEFAULT_AUDIO_MODEL) else ""
             print(
-                f"{spec.name:<16} {spec.space:<5} dim {spec.embed_dim:<4} "
+                f"{spec.name:<18} {spec.space:<5} dim {spec.embed_dim:<4} "
                 f"{_weights_here(spec):<22} {spec.description}{default}"
             )
+        for text in list_text_presets():
+            here = "built locally" if text.seed is not None else "weights: in its package"
+            print(f"{text.name:<18} text  dim {text.dim:<4} {here:<22} {text.description}")
+        print(
+            "\nText models can also be any sentence-transformers or Hugging Face model folder "
+            "(--text-model st:DIR or hf:DIR@mean), or an OpenAI-compatible service "
+            "(--text-model openai:MODEL); see the README."
+        )
         return 0
     if not args.name:
         raise TroveError(
@@ -174,17 +243,55 @@ def cmd_models(args: argparse.Namespace) -> int:
     print(f"family:        {spec.family} ({spec.architecture})")
     print(f"space:         {spec.space}, embedding dim {spec.embed_dim}")
     print(f"weights:       {spec.weights_label}")
-    print(
-        f"preprocessing: {spec.image_size}px, resize {spec.resize_mode}, {spec.interpolation}, "
-        f"mean {spec.mean}, std {spec.std}"
-    )
+    if spec.space == "clip":
+        print(
+            f"preprocessing: {spec.image_size}px, resize {spec.resize_mode}, "
+            f"{spec.interpolation}, mean {spec.mean}, std {spec.std}"
+        )
     print(f"about:         {spec.description}")
     try:
         found = resolve_weights(spec, args.model_path, allow_download=False)
         print(f"on this machine: yes ({found.source}" + (f": {found.path})" if found.path else ")"))
     except TroveError as exc:
         print(f"on this machine: no. {exc}")
+        return 0
+    if spec.space == "clap":
+        _print_bridge(spec, args.bridge_with or ("tiny-clip" if spec.is_tiny else None))
     return 0
+
+
+def _print_bridge(clap_spec, clip_name: str | None) -> None:
+    """The CLIP <-> CLAP bridge's held-out figures for this sound model and a CLIP model."""
+    from search.models import load_audio_encoder, load_encoder
+    from search.models.registry import DEFAULT_CLIP_MODEL
+    from search.space import load_or_fit_bridge
+
+    clip = load_encoder(clip_name or DEFAULT_CLIP_MODEL)
+    try:
+        clip.resolve()
+    except TroveError:
+        print(
+            f"bridge:        needs {clip.name}'s weights too (or --bridge-with another CLIP "
+            f"preset); then this shows the held-out fit of the CLIP <-> CLAP map."
+        )
+        return
+    print(f"bridge:        fitting or loading the map to {clip.name} (cached once fitted)...")
+    bridge = load_or_fit_bridge(
+        _default_data_dir() / "bridges", clip, load_audio_encoder(clap_spec.name)
+    )
+    m = bridge.metrics
+    print(
+        f"               {bridge.method} on {m['train']} captions, measured on {m['held_out']} "
+        f"held out (recall@1 chance {1 / m['held_out']:.4f}):"
+    )
+    for direction in ("clip_to_clap", "clap_to_clip"):
+        row = m[direction]
+        cells = ", ".join(
+            f"{name} cos {row[name]['mean_cosine']:.3f} R@1 {row[name]['recall_at_1']:.4f}"
+            for name in ("procrustes", "ridge", "random", "identity")
+            if row.get(name)
+        )
+        print(f"               {direction.replace('_', ' ')}: {cells}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -378,6 +485,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="an image to search by (repeatable)",
     )
+    p.add_argument(
+        "--audio",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a sound to search by: similar sounds, and photos through the bridge (repeatable)",
+    )
+    p.add_argument(
+        "--video",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a short clip to search by: its frames and its sound (repeatable)",
+    )
     p.add_argument("-k", type=int, default=10, help="number of results")
     p.add_argument("--offset", type=int, default=0, help="skip this many results (paging)")
     p.add_argument(
@@ -388,10 +509,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="only results of this kind (repeatable)",
     )
     p.add_argument("--folder", help="only files inside this folder")
-    p.add_argument("--after", metavar="DATE", help="only files modified on or after DATE")
-    p.add_argument("--before", metavar="DATE", help="only files modified on or before DATE")
+    p.add_argument(
+        "--after",
+        metavar="DATE",
+        help="only files from DATE on (a photo's EXIF date, else the modification date)",
+    )
+    p.add_argument("--before", metavar="DATE", help="only files from DATE or earlier")
     p.add_argument(
         "--min-score", type=float, metavar="S", help="only results scoring at least S (-1..1)"
+    )
+    p.add_argument(
+        "--min-duration", type=float, metavar="SECONDS", help="only sounds and videos this long"
+    )
+    p.add_argument(
+        "--max-duration", type=float, metavar="SECONDS", help="only sounds and videos this short"
     )
     p.add_argument(
         "--sort",
@@ -410,7 +541,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "info", "download"])
     p.add_argument("name", nargs="?")
     p.add_argument("--model-path", help="check this local checkpoint (with info)")
+    p.add_argument(
+        "--bridge-with",
+        metavar="CLIP_PRESET",
+        help="with `info` on a sound model: the CLIP model to show the bridge for "
+        "(default clip-vit-b-32; tiny-clip for tiny-clap)",
+    )
     p.set_defaults(func=cmd_models)
+
+    from search.finetune.cli import add_finetune_parser
+
+    add_finetune_parser(sub)
+
+    p = sub.add_parser(
+        "duplicates",
+        parents=[common],
+        help="list groups of near-identical photos and the space they take (deletes nothing)",
+    )
+    p.add_argument("--json", action="store_true", help="print the groups as JSON")
+    p.set_defaults(func=cmd_duplicates)
 
     p = sub.add_parser("demo", parents=[common, model], help="index the demo library and search it")
     p.add_argument("--batch-size", type=int, help="images per encoder batch")

@@ -25,6 +25,7 @@ from indexers.changes import Plan, fingerprint, plan_changes
 from indexers.isolation import IsolatedDecoder
 from indexers.segments import (
     NATIVE_TIMEOUT_S,
+    OPTIONAL_ROLES,
     POOLED,
     PRIMARY_ROLE,
     REQUIRED_ROLES,
@@ -178,21 +179,18 @@ class Indexer:
             IsolatedDecoder(workers=self.workers, timeout_s=NATIVE_TIMEOUT_S) as isolation,
         ):
             previous = {space: self.library.model(space) for space in SPACES}
-            self.problems = self._unavailable_spaces()
-            skip_roles = frozenset(r for r, s in ROLE_SPACE.items() if s in self.problems)
-            segmenter = Segmenter(self.encoders, isolation, self.settings, skip_roles)
-            for space in SPACES:
-                if previous[space] is None and space not in self.problems:
-                    self.catalog.set_meta(meta_key(space), self.encoders.name(space))
+            if previous["clip"] is None:
+                self.catalog.set_meta(meta_key("clip"), self.encoders.name("clip"))
             self._open_stores()
             in_sync_with = self.catalog.generation
             try:
-                self._run(roots, segmenter, summary)
+                self._run(roots, isolation, summary)
             except (KeyboardInterrupt, _StopRequested):
                 summary.interrupted = True
             finally:
                 if self.catalog.generation != in_sync_with:
                     self._save_stores()
+                self._record_new_spaces(previous)
             for key, store in self.stores.items():
                 if choose_index(len(store), store.dim).factory != store.index_type:
                     # The library outgrew its index type: rebuild now, under the writer
@@ -204,45 +202,47 @@ class Indexer:
                     self._finish_model_switch(space, old, summary)
         return summary
 
-    def _unavailable_spaces(self) -> dict[str, str]:
-        """Sound and text models whose weights are not here. Files that need them wait
-        for a later run (they are not failures), and the summary says how to get them.
-        (Without CLIP weights the run has already stopped.)"""
-        problems = {}
-        for space in SPACES[1:]:
-            problem = self.encoders.unavailable(space)
-            if problem:
-                problems[space] = problem
-        return problems
-
     def _open_stores(self) -> None:
-        """Every index of the library, so that all of them are saved at the run's new
-        catalog generation (an index left at an older one would be rebuilt for nothing)."""
-        keys = set(self.catalog.vector_keys())
-        for role in ROLE_SPACE:
-            if ROLE_SPACE[role] not in self.problems:
-                keys.add(self.encoders.key(role))
-        for key in sorted(keys):
-            dim = self._key_dim(key)
-            if dim is not None:
-                self.stores[key] = self.library.open_store(key, dim)
-
-    def _key_dim(self, key: str) -> int | None:
-        for role in ROLE_SPACE:
-            if self.encoders.key(role) == key and ROLE_SPACE[role] not in self.problems:
-                return self.encoders.dim(role)
-        return self.catalog.vector_dim(key)
+        """Every index the library has, so that all of them are saved at the run's new
+        catalog generation (one left at an older generation would be rebuilt for nothing);
+        an index for a new key opens when its first vectors arrive."""
+        for key in self.catalog.vector_keys():
+            self.stores[key] = self.library.open_store(key, self.catalog.vector_dim(key))
 
     def _save_stores(self) -> None:
         for key, store in self.stores.items():
             store.save(self.library.index_path(key), self.catalog.generation)
 
-    def _run(self, roots: Sequence[Root], segmenter: Segmenter, summary: IndexSummary) -> None:
-        primary = {
-            kind: self.encoders.key(role)
-            for kind, role in PRIMARY_ROLE.items()
-            if role not in segmenter.skip_roles
+    def _record_new_spaces(self, previous: dict[str, str | None]) -> None:
+        """A space's model becomes the library's once the library holds vectors from it."""
+        keys = set(self.catalog.vector_keys())
+        for space, old in previous.items():
+            name = self.encoders.name(space)
+            if old is None and space != "clip" and any(k.split(":")[0] == name for k in keys):
+                self.catalog.set_meta(meta_key(space), name)
+
+    def _unavailable_spaces(self, kinds: set[str]) -> dict[str, str]:
+        """Models that files of these kinds need and whose weights are not here. Those files
+        wait for a later run (they are not failures), and the summary says how to get the
+        weights. (Without CLIP weights the run has stopped before anything was touched.)"""
+        needed = {
+            ROLE_SPACE[role]
+            for kind in kinds
+            for role in (*REQUIRED_ROLES[kind], *OPTIONAL_ROLES[kind])
         }
+        if self.settings.ocr and "image" in kinds:
+            needed.add("text")
+        problems = {}
+        for space in sorted(needed - {"clip"}):
+            problem = self.encoders.unavailable(space)
+            if problem:
+                problems[space] = problem
+        return problems
+
+    def _run(
+        self, roots: Sequence[Root], isolation: IsolatedDecoder, summary: IndexSummary
+    ) -> None:
+        primary = {kind: self.encoders.key(role) for kind, role in PRIMARY_ROLE.items()}
         needs_vectors = {i.id for i in self.catalog.items_missing_vectors(primary)}
         on_error = self._walk_error(summary)
         scans = []
@@ -253,15 +253,17 @@ class Indexer:
             )
         plan = plan_changes(self.catalog, scans, needs_vectors)
         self._apply_bookkeeping(plan, summary)
+        self.problems = self._unavailable_spaces({found.kind for found, _ in plan.encode})
+        skip_roles = frozenset(r for r, s in ROLE_SPACE.items() if s in self.problems)
+        segmenter = Segmenter(self.encoders, isolation, self.settings, skip_roles)
         jobs = []
         for found, fp in plan.encode:
-            missing = [r for r in REQUIRED_ROLES[found.kind] if r in segmenter.skip_roles]
-            if missing:
+            if any(r in skip_roles for r in REQUIRED_ROLES[found.kind]):
                 summary.skipped[found.kind] = summary.skipped.get(found.kind, 0) + 1
             else:
                 jobs.append((found, fp))
         for space, problem in self.problems.items():
-            summary.notes.append(f"{space.upper()} files not indexed this run: {problem}")
+            summary.notes.append(f"{space.upper()} model unavailable: {problem}")
         self._encode(jobs, segmenter, summary)
 
     def _walk_error(self, summary: IndexSummary) -> Callable[[str, OSError], None]:

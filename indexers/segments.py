@@ -61,6 +61,8 @@ REQUIRED_ROLES = {
     "video": ("image",),
     "document": ("sentence", "caption"),
 }
+# Roles a kind uses when their model is here (a video's sound track; OCR text is a setting).
+OPTIONAL_ROLES = {"image": (), "audio": (), "video": ("audio",), "document": ()}
 # The vector every healthy item of a kind has: an item without one under the current
 # model (after a model change) is encoded again.
 PRIMARY_ROLE = {"image": "image", "audio": "audio", "video": "image", "document": "sentence"}

@@ -79,6 +79,16 @@ class SearchResult:
 
 
 @dataclass(frozen=True)
+class _Search:
+    """One index a query reaches, the query's vector there, and how far to trust the hits
+    (below 1 when the vector came through the CLIP <-> CLAP bridge alone)."""
+
+    key: str
+    vector: np.ndarray
+    trust: float = 1.0
+
+
+@dataclass(frozen=True)
 class _Scale:
     """The reference index of a query and its background similarities' mean and spread."""
 
@@ -170,30 +180,33 @@ class SearchEngine:
 
     # -- one query, several indexes ---------------------------------------------------------
 
-    def _searches(self, query: Query) -> list[tuple[str, np.ndarray]]:
-        """(index key, query vector) for every index this query reaches, the visual first."""
+    def _searches(self, query: Query) -> list[_Search]:
+        """(index key, query vector) for every index this query reaches. The first sets the
+        scale of the scores: the sound index for a query of sounds only, else the visual."""
         keys = set(self.library.catalog.vector_keys())
         terms = {kind: [t for t in query.terms if t.kind == kind] for kind in _TERM_KINDS}
-        out: list[tuple[str, np.ndarray]] = []
+        out: list[_Search] = []
+        sounds_only = not (terms["text"] or terms["image"] or terms["video"])
+        pictures_only = not (terms["text"] or terms["audio"] or terms["video"])
         visual = self._clip_vector(terms)
         if visual is not None and self.encoders.key("image") in keys:
-            out.append((self.encoders.key("image"), visual))
+            trust = self._bridge_fidelity("clap_to_clip") if sounds_only else 1.0
+            out.append(_Search(self.encoders.key("image"), visual, trust))
         sound = self._clap_vector(terms) if self.encoders.key("audio") in keys else None
         if sound is not None:
-            out.append((self.encoders.key("audio"), sound))
+            trust = self._bridge_fidelity("clip_to_clap") if pictures_only else 1.0
+            found = _Search(self.encoders.key("audio"), sound, trust)
+            out.insert(0 if sounds_only else len(out), found)
         if terms["text"] and self.encoders.key("sentence") in keys:
+            words = [t.value for t in terms["text"]]
             sentence = _combine(
-                [
-                    (
-                        self.encoders.get("text").encode_texts([t.value for t in terms["text"]]),
-                        [t.weight for t in terms["text"]],
-                    )
-                ]
+                [(self.encoders.get("text").encode_texts(words), _w(terms["text"]))]
             )
-            out.append((self.encoders.key("sentence"), sentence))
+            out.append(_Search(self.encoders.key("sentence"), sentence))
         pictures = terms["image"] + terms["video"]
         if pictures and self.encoders.key("caption") in keys:
-            out.append((self.encoders.key("caption"), self._clip_vector({"image": pictures})))
+            caption = self._clip_vector({"image": pictures})
+            out.append(_Search(self.encoders.key("caption"), caption))
         return out
 
     def _clip_vector(self, terms: dict[str, list[Term]]) -> np.ndarray | None:
@@ -311,7 +324,7 @@ class SearchEngine:
         fetch = wanted * OVERFETCH
         scale = self._scale(searches[0]) if searches else _Scale("", 0.0, 0.0)
         while True:
-            hits = [self._hits(key, vector, fetch, scale) for key, vector in searches]
+            hits = [self._hits(search, fetch, scale) for search in searches]
             lexical_hits = lexical(fetch) if lexical is not None else []
             results = self._group(hits, lexical_hits, searches, scale, filters)
             exhausted = all(h.exhausted for h in hits) and len(lexical_hits) < fetch
@@ -322,27 +335,33 @@ class SearchEngine:
                 return results[:wanted]
             fetch *= WIDEN
 
-    def _scale(self, search: tuple[str, np.ndarray]) -> _Scale:
+    def _scale(self, search: _Search) -> _Scale:
         """The first index's background similarities to the query: every other list's
         standardised scores are put on that scale (the first list keeps its cosines)."""
-        background = self._background(search[0]) @ search[1]
+        background = self._background(search.key) @ search.vector
         std = float(background.std()) if background.size > 1 else 0.0
-        return _Scale(search[0], float(background.mean()) if background.size else 0.0, std)
+        return _Scale(search.key, float(background.mean()) if background.size else 0.0, std)
 
-    def _calibrated(
-        self, key: str, vector: np.ndarray, scores: np.ndarray, scale: _Scale
-    ) -> np.ndarray:
+    def _calibrated(self, search: _Search, scores: np.ndarray, scale: _Scale) -> np.ndarray:
+        """Scores on the reference scale: standardised against this index's background,
+        shrunk by the trust in a bridged query (how well the bridge maps held-out captions)."""
         from search.space import standardize
 
-        if key == scale.key or scale.std <= 1e-6:
+        if search.key == scale.key or scale.std <= 1e-6:
             return scores
-        return scale.mean + scale.std * standardize(scores, self._background(key) @ vector)
+        z = standardize(scores, self._background(search.key) @ search.vector)
+        return scale.mean + scale.std * search.trust * z
 
-    def _hits(self, key: str, vector: np.ndarray, fetch: int, scale: _Scale) -> _Hits:
-        store = self._store(key)
-        scores, ids = store.search(vector, min(fetch, len(store)))
+    def _hits(self, search: _Search, fetch: int, scale: _Scale) -> _Hits:
+        store = self._store(search.key)
+        scores, ids = store.search(search.vector, min(fetch, len(store)))
         exhausted = len(ids) < fetch or fetch >= len(store)
-        return _Hits(key, ids, self._calibrated(key, vector, scores, scale), exhausted)
+        return _Hits(search.key, ids, self._calibrated(search, scores, scale), exhausted)
+
+    def _bridge_fidelity(self, direction: str) -> float:
+        """The bridge's held-out mean cosine in one direction, in [0, 1]."""
+        metrics = self.bridge.metrics[direction][self.bridge.method]
+        return min(1.0, max(0.0, float(metrics["mean_cosine"])))
 
     def _background(self, key: str) -> np.ndarray:
         if key not in self._backgrounds:
@@ -390,12 +409,12 @@ class SearchEngine:
         reached: their real similarity, so one scale ranks and filters everything."""
         if not item_ids:
             return
-        for key, vector in searches:
-            rows = self.library.catalog.item_vectors(item_ids, key)
+        for search in searches:
+            rows = self.library.catalog.item_vectors(item_ids, search.key)
             if not rows:
                 continue
-            sims = np.stack([v for _, _, _, v in rows]) @ vector
-            calibrated = self._calibrated(key, vector, sims, scale)
+            sims = np.stack([v for _, _, _, v in rows]) @ search.vector
+            calibrated = self._calibrated(search, sims, scale)
             for (item_id, item, segment, _), score in zip(rows, calibrated.tolist(), strict=True):
                 yield item_id, item, segment, score
 

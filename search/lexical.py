@@ -116,6 +116,7 @@ def search_lexical(db: sqlite3.Connection, query: str, limit: int = 100) -> list
         (NAME_WEIGHT, FOLDER_WEIGHT, META_WEIGHT, match, limit),
     ):
         item_scores[item_id] = score
+    _promote_full_name_matches(db, query, item_scores, limit)
     best_segment: dict[int, tuple[int, float]] = {}
     for segment_id, item_id, score in db.execute(
         "SELECT f.rowid, s.item_id, -bm25(segments_fts) AS score FROM segments_fts AS f "
@@ -135,6 +136,23 @@ def search_lexical(db: sqlite3.Connection, query: str, limit: int = 100) -> list
     ]
     hits.sort(key=lambda hit: (-hit.score, hit.item_id))
     return hits[:limit]
+
+
+def _promote_full_name_matches(
+    db: sqlite3.Connection, query: str, item_scores: dict[int, float], limit: int
+) -> None:
+    """Files whose name holds every word of the query ("invoice 2023" -> invoice-2023.pdf)
+    are what someone typing a file name wants: they get the best name score on top of their
+    own, so they lead the word matches whatever the text of other files says."""
+    every = fts_match(" ".join(f'"{word}"' for word in tokens(query)))
+    if every is None or not item_scores:
+        return
+    bonus = max(item_scores.values())
+    for (item_id,) in db.execute(
+        "SELECT rowid FROM items_fts WHERE items_fts MATCH ? LIMIT ?",
+        (f"name : ({every})", limit),
+    ):
+        item_scores[item_id] = item_scores.get(item_id, 0.0) + bonus
 
 
 def item_fts_row(path: str, info: dict | None) -> tuple[str, str, str]:

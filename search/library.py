@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
+import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,11 +14,69 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from search.catalog import Catalog
-from search.errors import AlreadyIndexingError, ModelMismatchError, NoLibraryError
+from search.errors import AlreadyIndexingError, ModelMismatchError, NoLibraryError, TroveError
 from search.models import ClipEncoder, load_encoder
 from search.models.encoders import meta_key
 from search.models.registry import DEFAULT_CLIP_MODEL
 from search.store import VectorStore, open_store
+
+# What an error escaping the catalog or an index write says about the disk under the data folder.
+STORAGE_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "it is read-only",
+    errno.EACCES: "you may not write there",
+    errno.EPERM: "you may not write there",
+    errno.EIO: "the disk reports input/output errors",
+}
+STORAGE_SQLITE_ERRORS = {
+    "database or disk is full": "the disk is full",
+    "attempt to write a readonly database": "it is read-only",
+    "unable to open database file": "the catalog cannot be opened there (read-only, or not yours)",
+    "disk i/o error": "the disk reports input/output errors",
+}
+
+
+class StorageError(TroveError):
+    """The data folder's disk refused a write (full, read-only, failing)."""
+
+
+def storage_problem(exc: BaseException | None) -> str | None:
+    """What the disk did, if `exc` (or an exception it was raised from or while handling)
+    is a storage failure; None otherwise."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
+            return STORAGE_ERRNOS[exc.errno]
+        if isinstance(exc, sqlite3.OperationalError):
+            message = str(exc).lower()
+            for needle, problem in STORAGE_SQLITE_ERRORS.items():
+                if needle in message:
+                    return problem
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+@contextmanager
+def storage_errors(data_dir: Path) -> Iterator[None]:
+    """Turn a storage failure under `data_dir` into a StorageError that says what to do.
+
+    SQLite rolls back the transaction it could not commit, and indexes are replaced
+    atomically, so what was committed before the failure is intact.
+    """
+    try:
+        yield
+    except (OSError, sqlite3.Error) as exc:
+        problem = storage_problem(exc)
+        if problem is None:
+            raise
+        raise StorageError(
+            f"Cannot write to the data folder {data_dir}: {problem}. Everything committed "
+            f"before this is kept. Fix that (free some space, or choose another folder with "
+            f"--data-dir), then run the same command again to go on."
+        ) from exc
+
 
 CLIP_MODEL_KEY = meta_key("clip")
 
@@ -43,15 +105,21 @@ class Library:
                 f"No Trove library in {self.data_dir} yet. Index a folder first: "
                 f"`python app.py index ~/Pictures` (or point --data-dir at an existing library)."
             )
-        self.catalog = Catalog(catalog_path(self.data_dir))
+        with storage_errors(self.data_dir):
+            self.catalog = Catalog(catalog_path(self.data_dir))
         self._lock_path = self.data_dir / "indexer.lock"
 
     def close(self) -> None:
         self.catalog.close()
 
     def index_path(self, key: str) -> Path:
-        """The FAISS file of a vector key ("clip-vit-b-32", "clip-vit-b-32:text", ...)."""
-        return self.data_dir / "indexes" / f"{key.replace(':', '--')}.faiss"
+        """The FAISS file of a vector key ("clip-vit-b-32", "clip-vit-b-32:text", or a text
+        model named by a folder or URL): a safe file name, made unique by a short hash when
+        the key had to be changed for it."""
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "-", key).strip("-.")[:80] or "index"
+        if safe != key:
+            safe += "-" + hashlib.blake2b(key.encode(), digest_size=4).hexdigest()
+        return self.data_dir / "indexes" / f"{safe}.faiss"
 
     def model(self, space: str) -> str | None:
         """The model this library's vectors in `space` were built with (None while none)."""
@@ -98,6 +166,10 @@ class Library:
     @contextmanager
     def writer(self) -> Iterator[None]:
         """Hold the one-writer lock; a second indexer gets AlreadyIndexingError at once."""
+        with storage_errors(self.data_dir):
+            yield from self._hold_writer_lock()
+
+    def _hold_writer_lock(self) -> Iterator[None]:
         lock = FileLock(self._lock_path, timeout=0)
         owner = self._lock_path.with_suffix(".owner")
         try:
