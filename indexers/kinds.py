@@ -27,9 +27,11 @@ AUDIO_EXTENSIONS = frozenset(
 VIDEO_EXTENSIONS = frozenset(
     [".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".3gp", ".wmv"]
 )
-DOCUMENT_EXTENSIONS = frozenset(
-    [".txt", ".text", ".md", ".markdown", ".pdf", ".html", ".htm", ".xhtml", ".srt", ".vtt"]
-)
+TEXT_EXTENSIONS = frozenset([".txt", ".text", ".md", ".markdown"])
+HTML_EXTENSIONS = frozenset([".html", ".htm", ".xhtml"])
+SUBTITLE_EXTENSIONS = frozenset([".srt", ".vtt"])
+PDF_EXTENSIONS = frozenset([".pdf"])
+DOCUMENT_EXTENSIONS = TEXT_EXTENSIONS | HTML_EXTENSIONS | SUBTITLE_EXTENSIONS | PDF_EXTENSIONS
 KIND_BY_EXTENSION = {
     **{ext: "image" for ext in IMAGE_EXTENSIONS},
     **{ext: "audio" for ext in AUDIO_EXTENSIONS},

@@ -116,7 +116,9 @@ class Segmenter:
         if self.settings.ocr and self.wants("sentence"):
             from indexers.ocr import ocr_image
 
-            text = ocr_image(photo.image).strip() or None
+            # Small print needs every pixel: the encoder's copy is decoded at a reduced
+            # scale (JPEG draft mode), so the text is read from a full decode.
+            text = ocr_image(load_photo(found.path).image).strip() or None
             if text:
                 inputs["sentence"] = text
         return Decoded(
@@ -200,7 +202,10 @@ class Segmenter:
     def document(self, found: FoundFile, fingerprint: str) -> Decoded:
         from indexers.text import chunk_document, load_document
 
-        doc = self.isolation.run(load_document, found.path)
+        ocr = None
+        if self.settings.ocr:
+            from indexers.ocr import ocr_image as ocr
+        doc = self.isolation.run(load_document, found.path, ocr)
         chunks = chunk_document(doc)
         if not chunks:
             raise BadFileError("nothing to index: the document has no text")
@@ -216,7 +221,10 @@ class Segmenter:
         info = dict(doc.info)
         if doc.title:
             info["title"] = doc.title
-        return Decoded(found, fingerprint, segments, info=info)
+        if doc.notice:
+            info["notice"] = doc.notice
+        duration = info.pop("duration_s", None)  # subtitles: the time their cues span
+        return Decoded(found, fingerprint, segments, duration_s=duration, info=info)
 
     # -- shared ----------------------------------------------------------------------------
 

@@ -13,16 +13,16 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from pathlib import Path, PurePath
+from pathlib import Path
 
-from indexers.kinds import describe_content
+from indexers.kinds import (
+    DOCUMENT_EXTENSIONS,
+    HTML_EXTENSIONS,
+    PDF_EXTENSIONS,
+    SUBTITLE_EXTENSIONS,
+    describe_content,
+)
 from search.errors import BadFileError
-
-TEXT_EXTENSIONS = frozenset({".txt", ".text", ".md", ".markdown"})
-HTML_EXTENSIONS = frozenset({".html", ".htm", ".xhtml"})
-SUBTITLE_EXTENSIONS = frozenset({".srt", ".vtt"})
-PDF_EXTENSIONS = frozenset({".pdf"})
-DOCUMENT_EXTENSIONS = TEXT_EXTENSIONS | HTML_EXTENSIONS | SUBTITLE_EXTENSIONS | PDF_EXTENSIONS
 
 # Size guards: a 20 MB text file is already ~3 million words; bigger "text" files are logs or
 # dumps nobody searches by meaning, and they would cost tens of thousands of vectors each.
@@ -82,10 +82,6 @@ class Chunk:
     start_s: float | None = None
     end_s: float | None = None
     page: int | None = None
-
-
-def is_document_path(path: str | PurePath) -> bool:
-    return PurePath(path).suffix.lower() in DOCUMENT_EXTENSIONS
 
 
 def load_document(path: str | Path, ocr: Callable | None = None) -> Document:

@@ -19,7 +19,6 @@ while too few files pass the filters.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -167,13 +166,13 @@ class SearchEngine:
         if k <= 0:
             return []
         searches = self._searches(parsed)
-        lexical = self._lexical(parsed)
-        if not searches and lexical is None:
+        words = _words(parsed)
+        if not searches and not words:
             return []
         wanted = offset + k
         if filters.sort == "date":
             wanted = max(wanted, DATE_SORT_POOL)
-        matches = self._matches(searches, lexical, wanted, filters)
+        matches = self._matches(searches, words, wanted, filters)
         if filters.sort == "date":
             matches.sort(key=lambda r: (-(r.modified or 0.0), -r.score))
         return matches[offset : offset + k]
@@ -301,32 +300,25 @@ class SearchEngine:
             raise QueryError(f"Cannot use {path} as a query sound: it is silent.")
         return _normalise(clap.encode_audio([w.samples for w in windows]).mean(0))
 
-    def _lexical(self, query: Query) -> Callable[[int], list[tuple[int, float]]] | None:
-        words = " ".join(
-            f'"{t.value}"' if t.quoted else t.value
-            for t in query.terms
-            if t.kind == "text" and t.weight > 0
-        )
+    def _lexical(self, words: str, limit: int) -> list:
+        """Full-text matches (search/lexical.py) of the query's words, best first."""
         if not words:
-            return None
+            return []
         from search.lexical import search_lexical
 
-        def fetch(limit: int) -> list[tuple[int, float]]:
-            with self.library.catalog.reading() as db:
-                return search_lexical(db, words, limit)
-
-        return fetch
+        with self.library.catalog.reading() as db:
+            return search_lexical(db, words, limit)
 
     # -- from hits to files -------------------------------------------------------------------
 
-    def _matches(self, searches, lexical, wanted: int, filters: SearchFilters):
+    def _matches(self, searches, words: str, wanted: int, filters: SearchFilters):
         """The best `wanted` files passing `filters`, fetching wider until enough pass."""
         fetch = wanted * OVERFETCH
         scale = self._scale(searches[0]) if searches else _Scale("", 0.0, 0.0)
         while True:
             hits = [self._hits(search, fetch, scale) for search in searches]
-            lexical_hits = lexical(fetch) if lexical is not None else []
-            results = self._group(hits, lexical_hits, searches, scale, filters)
+            lexical_hits = self._lexical(words, fetch)
+            results = self._group(hits, lexical_hits, searches, scale, words, filters)
             exhausted = all(h.exhausted for h in hits) and len(lexical_hits) < fetch
             below_min = filters.min_score is not None and all(
                 not len(h.scores) or h.scores[-1] < filters.min_score for h in hits
@@ -368,7 +360,7 @@ class SearchEngine:
             self._backgrounds[key] = self.library.catalog.sample_vectors(key, BACKGROUND_SAMPLE)
         return self._backgrounds[key]
 
-    def _group(self, hits, lexical_hits, searches, scale, filters: SearchFilters):
+    def _group(self, hits, lexical_hits, searches, scale, words: str, filters: SearchFilters):
         """Files from the hits: each file's best segment across the indexes decides its
         semantic score; full-text matches are fused in (search/fusion.py); a file with
         timed hits reports its best moment."""
@@ -401,7 +393,7 @@ class SearchEngine:
         for item_id, score in fused:
             file = files.get(item_id)
             if file is not None and filters.accepts(file.item, score):
-                results.append(file.result(self.library, score))
+                results.append(file.result(self.library, score, words))
         return results
 
     def _exact_scores(self, item_ids, searches, scale):
@@ -451,10 +443,12 @@ class _File:
         top = merge_moments(close, MOMENT_GAP_S)[0]
         return top.start, top.end
 
-    def result(self, library: Library, score: float) -> SearchResult:
+    def result(self, library: Library, score: float, words: str) -> SearchResult:
+        from search.lexical import snippet
+
         start, end = self.moment()
         passage = self.best if self.best is not None and self.best.text else self.text
-        snippet = _snippet(passage.text) if passage is not None and passage.text else None
+        shown = snippet(passage.text, words, SNIPPET_CHARS).text if passage else None
         thumbnail = None
         if self.item.kind == "video" and start is not None:
             thumbnail = library.moment_still(self.item, start)
@@ -465,12 +459,21 @@ class _File:
             start,
             end,
             modified=item_date(self.item),
-            snippet=snippet,
+            snippet=shown or None,
             thumbnail=thumbnail,
         )
 
 
 _TERM_KINDS = ("text", "image", "audio", "video")
+
+
+def _words(query: Query) -> str:
+    """The query's positive text terms for the full-text index; quoted ones as phrases."""
+    return " ".join(
+        f'"{t.value}"' if t.quoted else t.value
+        for t in query.terms
+        if t.kind == "text" and t.weight > 0
+    )
 
 
 def _w(terms: list[Term]) -> list[float]:
@@ -502,11 +505,3 @@ def _query_image(path: str, min_side: int):
         raise QueryError(f"Cannot use {path} as a query image: {exc}") from None
     except OSError as exc:
         raise QueryError(f"Cannot read the query image {path}: {exc.strerror or exc}") from None
-
-
-def _snippet(text: str) -> str:
-    """The start of the best passage, cut at a word boundary."""
-    flat = " ".join(text.split())
-    if len(flat) <= SNIPPET_CHARS:
-        return flat
-    return flat[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
