@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -111,8 +113,13 @@ class Library:
         self.catalog.close()
 
     def index_path(self, key: str) -> Path:
-        """The FAISS file of a vector key ("clip-vit-b-32", "clip-vit-b-32:text", ...)."""
-        return self.data_dir / "indexes" / f"{key.replace(':', '--')}.faiss"
+        """The FAISS file of a vector key ("clip-vit-b-32", "clip-vit-b-32:text", or a text
+        model named by a folder or URL): a safe file name, made unique by a short hash when
+        the key had to be changed for it."""
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "-", key).strip("-.")[:80] or "index"
+        if safe != key:
+            safe += "-" + hashlib.blake2b(key.encode(), digest_size=4).hexdigest()
+        return self.data_dir / "indexes" / f"{safe}.faiss"
 
     def model(self, space: str) -> str | None:
         """The model this library's vectors in `space` were built with (None while none)."""
