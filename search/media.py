@@ -17,32 +17,49 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from indexers.image import load_image
+from indexers.kinds import kind_for_path
 
 if TYPE_CHECKING:
     from search.ui import TroveUI
 
 THUMB_SIZE = 384
+# A sound's waveform is drawn from its first few minutes, decoded at a low rate: enough for
+# the shape of a song or a recording, without decoding an hour-long one to show a picture.
+WAVEFORM_MAX_S = 300.0
+WAVEFORM_RATE = 8000
+# A document's card shows its title and the start of its text, as much as fits.
+CARD_TEXT_CHARS = 1500
+WAVE_BACKGROUND, WAVE_AXIS, WAVE_COLOUR, WAVE_TEXT = (
+    (24, 32, 44),
+    (60, 72, 88),
+    (94, 196, 214),
+    (220, 228, 236),
+)
+CARD_BACKGROUND, CARD_FOLD, CARD_OUTSIDE = (250, 249, 244), (214, 210, 198), (236, 236, 236)
+CARD_TITLE, CARD_TEXT, CARD_BADGE = (28, 28, 28), (80, 80, 80), (170, 60, 50)
 FILE_ROUTES = ("/gradio_api/file=", "/gradio_api/file/")
 
 
 class Thumbnails:
-    """Downscaled JPEG copies of library images, and stills of video moments, made on
-    first view, kept in a folder.
+    """The pictures the gallery and the detail panel show, made on first view and kept in a
+    folder: a downscaled photo, a still of a video (at a moment, or its first frame), the
+    waveform of a sound, or a page card of a document's first lines.
 
     Keyed by path, size, modification time, box size and moment, so a changed file gets a
-    new one.
+    new one. Undecodable files raise BadFileError (or OSError); `missing()` stands in.
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
     def get(self, path: str, box: int = THUMB_SIZE, at_s: float | None = None) -> Path:
-        """A thumbnail of an image, or with `at_s`, the still of a video at that second."""
+        """The picture of a library file; with `at_s`, the still of a video at that second."""
         st = os.stat(path)
         moment = "" if at_s is None else f"\0{at_s:.3f}"
         key = hashlib.blake2b(
@@ -50,12 +67,7 @@ class Thumbnails:
         ).hexdigest()
         out = self.folder / key[:2] / f"{key}.jpg"
         if not out.exists():
-            if at_s is None:
-                image, _, _ = load_image(path, min_side=box)
-            else:
-                from indexers.video import frame_at
-
-                image = frame_at(path, at_s, box)
+            image = _picture(path, box, at_s)
             image.thumbnail((box, box), Image.Resampling.LANCZOS)
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -70,6 +82,121 @@ class Thumbnails:
             out.parent.mkdir(parents=True, exist_ok=True)
             Image.new("RGB", (THUMB_SIZE, THUMB_SIZE), (200, 200, 200)).save(out)
         return out
+
+
+def _picture(path: str, box: int, at_s: float | None) -> Image.Image:
+    kind = kind_for_path(path)
+    if kind == "video" or at_s is not None:
+        from indexers.video import frame_at
+
+        return frame_at(path, at_s or 0.0, box)
+    if kind == "audio":
+        from indexers.audio import load_audio
+
+        clip = load_audio(path, WAVEFORM_RATE, WAVEFORM_MAX_S)
+        return waveform_picture(clip.samples, clip.sample_rate, box, clip.duration_s)
+    if kind == "document":
+        from indexers.text import load_document
+
+        doc = load_document(path)  # no OCR: a scanned page's card shows its name only
+        return page_card(doc.title or Path(path).name, doc.text, box, Path(path).suffix)
+    image, _, _ = load_image(path, min_side=box)
+    return image
+
+
+def waveform_picture(
+    samples: np.ndarray, rate: int, box: int, duration_s: float | None = None
+) -> Image.Image:
+    """A box-wide, 3:4-high picture of a sound: each column spans the loudest and quietest
+    sample of its slice (peaks scaled to the loudest, so a quiet recording still shows), a
+    line at the middle, and the length in the corner."""
+    width, height = box, box * 3 // 4
+    picture = Image.new("RGB", (width, height), WAVE_BACKGROUND)
+    draw = ImageDraw.Draw(picture)
+    middle = height // 2
+    draw.line([(0, middle), (width, middle)], fill=WAVE_AXIS)
+    if samples.size:
+        columns = np.array_split(samples.astype(np.float32, copy=False), min(width, samples.size))
+        tops = np.array([c.max() for c in columns])
+        bottoms = np.array([c.min() for c in columns])
+        peak = float(max(np.abs(tops).max(), np.abs(bottoms).max(), 1e-4))
+        reach = (height // 2 - height // 10) / peak
+        step = width / len(columns)
+        for i, (top, bottom) in enumerate(zip(tops, bottoms, strict=True)):
+            x = int(i * step)
+            y0 = middle - int(max(top, 0.0) * reach)
+            y1 = middle - int(min(bottom, 0.0) * reach)
+            draw.line([(x, y0), (x, max(y1, y0 + 1))], fill=WAVE_COLOUR, width=max(1, int(step)))
+    length = duration_s if duration_s is not None else samples.size / rate
+    font = ImageFont.load_default(size=max(10, box // 14))
+    draw.text(
+        (box // 32, height - box // 32), clock(length), font=font, fill=WAVE_TEXT, anchor="lb"
+    )
+    return picture
+
+
+def page_card(title: str, text: str, box: int, suffix: str = "") -> Image.Image:
+    """A document as a 3:4 paper card: its title, then its first lines, wrapped."""
+    width, height = box * 3 // 4, box
+    card = Image.new("RGB", (width, height), CARD_BACKGROUND)
+    draw = ImageDraw.Draw(card)
+    margin = max(4, box // 16)
+    fold = box // 8
+    draw.polygon([(width - fold, 0), (width, fold), (width - fold, fold)], fill=CARD_FOLD)
+    draw.polygon([(width - fold, 0), (width, 0), (width, fold)], fill=CARD_OUTSIDE)
+    title_font = ImageFont.load_default(size=max(10, box // 13))
+    body_font = ImageFont.load_default(size=max(8, box // 24))
+    y = margin
+    for line in _wrap(draw, title, title_font, width - 2 * margin - fold)[:3]:
+        draw.text((margin, y), line, font=title_font, fill=CARD_TITLE)
+        y += int(title_font.size * 1.25)
+    y += margin // 2
+    body = text.strip()
+    if body.startswith(title):  # plain text and Markdown take their title from line one
+        body = body[len(title) :].lstrip()
+    line_height = int(body_font.size * 1.35)
+    for line in _wrap(draw, body[:CARD_TEXT_CHARS], body_font, width - 2 * margin):
+        if y + line_height > height - margin:
+            break
+        draw.text((margin, y), line, font=body_font, fill=CARD_TEXT)
+        y += line_height
+    if suffix:
+        badge = suffix.lstrip(".").upper()
+        draw.text(
+            (width - margin, height - margin), badge, font=title_font, fill=CARD_BADGE, anchor="rb"
+        )
+    return card
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
+    """Lines of `text` no wider than `width` pixels (a word longer than that is cut)."""
+    lines: list[str] = []
+    for paragraph in text.splitlines():
+        line = ""
+        for word in paragraph.split():
+            candidate = f"{line} {word}" if line else word
+            if draw.textlength(candidate, font=font) <= width:
+                line = candidate
+                continue
+            if line:
+                lines.append(line)
+            while draw.textlength(word, font=font) > width and len(word) > 1:
+                cut = max(1, int(len(word) * width / draw.textlength(word, font=font)))
+                lines.append(word[:cut])
+                word = word[cut:]
+            line = word
+        if line:
+            lines.append(line)
+    return lines
+
+
+def clock(seconds: float) -> str:
+    """Seconds as m:ss (h:mm:ss from an hour on), the way players show time."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    if hours:
+        return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+    return f"{rest // 60}:{rest % 60:02d}"
 
 
 class MediaPolicy:

@@ -1,5 +1,5 @@
-"""The web UI: Gradio Blocks over one data folder, for what the engine can do today (photos:
-text -> image, image -> image, and both at once).
+"""The web UI: Gradio Blocks over one data folder, searching photos, sounds, videos and
+documents by words, by a dropped photo, sound or video, by a library file, or all at once.
 
 `TroveUI` holds the handlers as plain methods (testable without a browser): it knows the
 library, the search engine and the background index jobs, never FAISS or SQLite. `build_app`
@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import gradio as gr
 from gradio import FileData
 from starlette.middleware import Middleware
 
+from indexers.kinds import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, kind_for_path
 from search.catalog import Item
 from search.engine import SearchEngine, SearchResult
 from search.errors import (
@@ -37,7 +38,7 @@ from search.errors import (
 from search.filters import KINDS, SORTS, SearchFilters, parse_date
 from search.jobs import DONE, FAILED, IDLE, STOPPED, STOPPING, IndexJobs, JobStatus
 from search.library import Library, catalog_path
-from search.media import MediaGuard, MediaPolicy, Thumbnails, media_rules
+from search.media import MediaGuard, MediaPolicy, Thumbnails, clock, media_rules
 from search.models import get_preset, list_presets
 from search.models.registry import DEFAULT_CLIP_MODEL
 from search.models.weights import resolve_weights
@@ -56,12 +57,12 @@ NOT_LOADED = "not loaded yet (it loads on the first search)"
 QUERY_HINT = (
     'Words are one phrase; "quotes" keep a phrase together; join terms with + and -, '
     'weight them with 2: (e.g. `"beach at sunset" - people` or `2:"golden retriever" + dog`). '
-    "Drop or paste an image to search with it too: everything given is one query."
+    "Drop or paste an image, or drop a sound or a video, to search with it too: everything "
+    "given is one query."
 )
-COMING_LATER = (
-    "Trove searches photos today. Audio, video and documents are coming: their drop zones "
-    "and filters appear here when the engine can search them."
-)
+# What the drop area takes, and which query slot each kind of file goes to.
+QUERY_FILE_TYPES = sorted(IMAGE_EXTENSIONS | AUDIO_EXTENSIONS | VIDEO_EXTENSIONS)
+QUERY_SLOTS = {"image": "images", "audio": "sounds", "video": "videos"}
 OFFLINE_WEIGHTS = """\
 Weights are looked up in this order, and nothing else is tried:
 
@@ -93,7 +94,7 @@ CSS = """
     max-width: calc(100% - 2 * var(--spacing-md)); font-size: 0.8rem; line-height: 1.2;
 }
 #search-status, #library-message, #index-progress { min-height: 1.5em; }
-#detail-meta code, #index-progress code, #library-summary code {
+#detail-meta code, #index-progress code, #library-summary code, #detail-meta blockquote {
     word-break: break-all; white-space: normal;
 }
 /* The results grow the page instead of scrolling inside a box of their own. */
@@ -111,6 +112,8 @@ class SearchRequest:
     image: str | None = None
     similar_to: str = ""
     filters: SearchFilters = SearchFilters()
+    # Uploaded query files of any kind (photo, sound, video), routed by their extension.
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,12 @@ class ItemDetail:
     modified: float
     indexed: float | None
     folder: str
+    duration_s: float | None = None
+    # When a photo was taken (its EXIF date), epoch seconds.
+    taken_at: float | None = None
+    # Per-kind details from the catalog: sample_rate, channels, codec, fps, pages, title,
+    # artist, camera, lens, notice...
+    details: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """As JSON for the API (`file`, not `path`: see `result_dict`)."""
@@ -144,6 +153,7 @@ class ItemDetail:
         out["file"] = out.pop("path")
         out["modified"] = _iso(self.modified)
         out["indexed"] = _iso(self.indexed) if self.indexed else None
+        out["taken_at"] = _iso(self.taken_at) if self.taken_at is not None else None
         out["original_url"] = file_url(self.path)
         return out
 
@@ -404,8 +414,15 @@ class TroveUI:
         """One page of results for `request`, or a page with no results whose message says
         why (empty library, nothing matches). Raises TroveError for a bad query or missing
         weights."""
-        if not (request.query.strip() or request.image or request.similar_to.strip()):
-            return SearchPage(request, (), 0, False, f"Type some words or drop an image. {_HINT}")
+        given = request.image or request.files or request.similar_to.strip()
+        if not (request.query.strip() or given):
+            return SearchPage(
+                request,
+                (),
+                0,
+                False,
+                f"Type some words or drop an image, a sound or a video. {_HINT}",
+            )
         library = self.library()
         if library is None or not library.catalog.counts():
             return SearchPage(request, (), 0, False, _empty_library_message(self.jobs.status()))
@@ -420,21 +437,31 @@ class TroveUI:
         return SearchPage(request, page, offset, has_more, self._summary(request, page, offset))
 
     def _parse(self, request: SearchRequest, library: Library) -> Query:
-        images: list[str] = []
+        slots: dict[str, list[str]] = {"images": [], "sounds": [], "videos": []}
         if request.image:
-            images.append(_uploaded(request.image))
+            slots["images"].append(_uploaded(request.image))
+        for path in request.files:
+            uploaded = _uploaded(path)
+            slots[_query_slot(uploaded, kind_for_path(uploaded))].append(uploaded)
         if request.similar_to.strip():
-            images.append(_library_file(library, request.similar_to.strip()).path)
-        query = parse_query(request.query.strip(), tuple(images))
-        given = {str(Path(p).resolve()) for p in images}  # parse_query resolves image paths
+            item = _library_file(library, request.similar_to.strip())
+            slots[_query_slot(item.path, item.kind)].append(item.path)
+        query = parse_query(
+            request.query.strip(),
+            tuple(slots["images"]),
+            tuple(slots["sounds"]),
+            tuple(slots["videos"]),
+        )
+        # parse_query resolves file paths
+        given = {str(Path(p).resolve()) for paths in slots.values() for p in paths}
         roots = [Path(r.path) for r in library.catalog.roots()]
         for term in query.terms:
-            if term.kind == "image" and term.value not in given:
+            if term.kind in QUERY_SLOTS and term.value not in given:
                 real = Path(term.value).resolve()
                 if not any(real.is_relative_to(root.resolve()) for root in roots):
                     raise QueryError(
-                        f"Image terms typed into the web UI must be files inside the library "
-                        f"folders; {term.value} is not. Drop that image into the image box."
+                        f"Files typed into the web UI's query must be inside the library "
+                        f"folders; {term.value} is not. Drop that file into the drop area."
                     )
         return query
 
@@ -444,8 +471,8 @@ class TroveUI:
         if not page:
             if request.filters.active:
                 return (
-                    "Nothing matches the filters. Loosen them (kind, folder, dates, minimum "
-                    "score) and search again."
+                    "Nothing matches the filters. Loosen them (kind, folder, dates, duration, "
+                    "minimum score) and search again."
                 )
             return "No results."
         end = offset + len(page)
@@ -461,21 +488,27 @@ class TroveUI:
             text += f". {model} is untrained: these rankings mean nothing"
         return text + "."
 
-    def thumbnail(self, path: str) -> str:
-        """The gallery picture for a result: a cached thumbnail, or a grey square."""
+    def thumbnail(self, path: str, still: str | None = None) -> str:
+        """The gallery picture for a result: `still` (a video moment's, made by the engine)
+        when given, else a cached picture of the file (photo, first frame, waveform, page
+        card), or a grey square for a file that cannot be shown."""
+        if still and Path(still).resolve().is_relative_to(self.thumbs.folder):
+            return still
         try:
             return str(self.thumbs.get(path))
         except (OSError, TroveError):
             return str(self.thumbs.missing())
 
-    def item_detail(self, path: str) -> ItemDetail:
-        """The detail panel's content for a library file (refused for anything else)."""
+    def item_detail(self, path: str, at_s: float | None = None) -> ItemDetail:
+        """The detail panel's content for a library file (refused for anything else); the
+        preview of a video is its still at `at_s` (a result's moment), else its first frame."""
         library = self.library()
         if library is None:
             raise NoLibraryError(_EMPTY_LIBRARY)
         item = _library_file(library, path)
+        moment = at_s if item.kind == "video" else None
         try:
-            preview = str(self.thumbs.get(item.path, PREVIEW_SIZE))
+            preview = str(self.thumbs.get(item.path, PREVIEW_SIZE, moment))
             size = os.stat(item.path).st_size
         except (OSError, TroveError) as exc:
             raise QueryError(
@@ -492,6 +525,9 @@ class TroveUI:
             modified=item.mtime_ns / 1e9,
             indexed=item.indexed_at,
             folder=str(Path(item.path).parent),
+            duration_s=item.duration_s,
+            taken_at=item.taken_at,
+            details=item.details,
         )
 
 
@@ -519,13 +555,24 @@ def _library_file(library: Library, path: str) -> Item:
 
 
 def _uploaded(path: str) -> str:
-    """An uploaded query image's path, refused unless Gradio's upload folder holds it."""
+    """An uploaded query file's path, refused unless Gradio's upload folder holds it."""
     from gradio.utils import get_upload_folder
 
     real = Path(path).resolve()
     if not real.is_relative_to(Path(get_upload_folder()).resolve()) or not real.is_file():
-        raise QueryError("The query image must be uploaded (drop or paste it into the image box).")
+        raise QueryError("The query file must be uploaded (drop or paste it into the drop area).")
     return str(real)
+
+
+def _query_slot(path: str, kind: str | None) -> str:
+    """Which of parse_query's file lists a query file belongs in, by its kind."""
+    if kind not in QUERY_SLOTS:
+        what = "a document" if kind == "document" else f"not a file Trove reads ({Path(path).name})"
+        raise QueryError(
+            f"Search by a photo, a sound or a video; {Path(path).name} is {what}. To find "
+            f"documents like it, type some of its words."
+        )
+    return QUERY_SLOTS[kind]
 
 
 def parse_patterns(text: str | list[str] | None) -> tuple[str, ...]:
@@ -543,9 +590,12 @@ def make_filters(
     before: str | None = "",
     min_score: float | None = None,
     sort: str | None = "relevance",
+    min_duration: float | None = None,
+    max_duration: float | None = None,
 ) -> SearchFilters:
     """SearchFilters from form fields: blanks are "no filter"; a minimum score of 0 (the
-    slider's rest) is none; dates are YYYY-MM-DD, both ends included."""
+    slider's rest) is none; dates are YYYY-MM-DD, both ends included; durations are seconds
+    (an empty field, or a minimum of 0, is none)."""
     return SearchFilters(
         kinds=tuple(kinds or ()),
         folder=(folder or "").strip() or None,
@@ -553,12 +603,18 @@ def make_filters(
         modified_before=parse_date(before, end_of_day=True) if (before or "").strip() else None,
         min_score=float(min_score) if min_score else None,
         sort=sort or "relevance",
+        min_duration=float(min_duration) if min_duration else None,
+        max_duration=float(max_duration) if max_duration is not None else None,
     )
 
 
-def file_url(path: str) -> str:
-    """The URL path Gradio serves a (permitted) file under."""
-    return "/gradio_api/file=" + urllib.parse.quote(path)
+def file_url(path: str, start: float | None = None, end: float | None = None) -> str:
+    """The URL path Gradio serves a (permitted) file under; with `start`, a media fragment
+    (`#t=start,end`) so that the browser's player begins at that moment."""
+    url = "/gradio_api/file=" + urllib.parse.quote(path)
+    if start is not None:
+        url += f"#t={start:g}" + (f",{end:g}" if end is not None and end > start else "")
+    return url
 
 
 def _iso(epoch: float) -> str:
@@ -647,27 +703,95 @@ def render_library(status: dict, model_line: str) -> str:
     )
 
 
-def render_detail(detail: ItemDetail, score: float | None) -> str:
-    rows = [
-        f"**Path** `{detail.path}`",
-        f"**Kind** {detail.kind}" + (f" · **Score** {score:.4f}" if score is not None else ""),
-        f"**Size** {_human_bytes(detail.size)}"
-        + (f" · **Dimensions** {detail.width} × {detail.height}" if detail.width else ""),
-        f"**Modified** {_iso(detail.modified)}"
-        + (f" · **Indexed** {_iso(detail.indexed)}" if detail.indexed else ""),
-        f"[Open the original]({file_url(detail.path)})",
+def render_detail(
+    detail: ItemDetail,
+    score: float | None,
+    start: float | None = None,
+    end: float | None = None,
+    snippet: str | None = None,
+) -> str:
+    """The detail panel's text: path, kind, score and the result's moment or passage, then
+    what the catalog knows of the file (duration, sound, codec, pages, camera, dates)."""
+    info = detail.details
+    head = f"**Kind** {detail.kind}" + (f" · **Score** {score:.4f}" if score is not None else "")
+    if start is not None:
+        head += f" · **Moment** {moment_text(start, end)}"
+    rows = [f"**Path** `{detail.path}`", head]
+    if snippet:
+        rows.append("> " + _markdown_text(snippet))
+    described = [
+        ("Title", info.get("title")),
+        ("Artist", info.get("artist")),
+        ("Album", info.get("album")),
+        ("Pages", info.get("pages")),
     ]
-    return "\n\n".join(rows)
+    rows.append(_fields(described))
+    size = [("Size", _human_bytes(detail.size))]
+    if detail.width:
+        size.append(("Dimensions", f"{detail.width} × {detail.height}"))
+    if detail.duration_s is not None:
+        size.append(("Duration", clock(detail.duration_s)))
+    rows.append(_fields(size))
+    rate = info.get("sample_rate")
+    channels = info.get("channels")
+    fps = info.get("fps")
+    media = [
+        ("Sample rate", f"{rate / 1000:g} kHz" if isinstance(rate, int | float) else None),
+        ("Channels", _channels(channels) if isinstance(channels, int) else None),
+        ("Codec", info.get("codec")),
+        ("Frame rate", f"{fps:.3g} fps" if isinstance(fps, int | float) else None),
+    ]
+    rows.append(_fields(media))
+    rows.append(_fields([("Camera", info.get("camera")), ("Lens", info.get("lens"))]))
+    dates = [("Taken", _iso(detail.taken_at) if detail.taken_at is not None else None)]
+    dates += [("Modified", _iso(detail.modified))]
+    dates += [("Indexed", _iso(detail.indexed) if detail.indexed else None)]
+    rows.append(_fields(dates))
+    if info.get("notice"):
+        rows.append(f"**Note** {_markdown_text(str(info['notice']))}")
+    timed = detail.kind in ("audio", "video") and start is not None
+    link = file_url(detail.path, start, end) if timed else file_url(detail.path)
+    label = f"Open the original at {clock(start)}" if timed and start else "Open the original"
+    rows.append(f"[{label}]({link})")
+    return "\n\n".join(row for row in rows if row)
+
+
+def _fields(pairs: list[tuple[str, Any]]) -> str:
+    """One line of `**Name** value` pairs, leaving out the unknown ones."""
+    shown = [f"**{name}** {_markdown_text(str(value))}" for name, value in pairs if value]
+    return " · ".join(shown)
+
+
+def _channels(n: int) -> str:
+    return {1: "mono", 2: "stereo"}.get(n, str(n))
+
+
+def _markdown_text(text: str) -> str:
+    """Text from a file (a tag, a passage) shown as itself, not as Markdown or HTML."""
+    flat = " ".join(text.split())
+    return "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in flat)
+
+
+_MARKDOWN_SPECIAL = set("\\`*_[]<>|~#")
+
+
+def moment_text(start: float, end: float | None) -> str:
+    """A moment as players show it: "0:20–0:28" (or "0:20" for an instant)."""
+    if end is None or clock(end) == clock(start):
+        return clock(start)
+    return f"{clock(start)}–{clock(end)}"
 
 
 def caption(result: SearchResult, roots: list[str]) -> str:
-    """A gallery caption: kind, score and the path (from its library folder's name on)."""
+    """A gallery caption: kind, score, the moment (sounds, videos, subtitles) and the path
+    (from its library folder's name on)."""
     shown = result.path
     for root in sorted(roots, key=len, reverse=True):
         if result.path.startswith(root.rstrip("/") + "/"):
             shown = os.path.join(os.path.basename(root.rstrip("/")), result.path[len(root) + 1 :])
             break
-    return f"{result.kind} · {result.score:.3f} · {shown}"
+    moment = f" · {moment_text(result.start, result.end)}" if result.start is not None else ""
+    return f"{result.kind} · {result.score:.3f}{moment} · {shown}"
 
 
 def result_dict(result: SearchResult) -> dict:
@@ -724,6 +848,14 @@ def build_app(ui: TroveUI) -> gr.Blocks:
                             height=190,
                             elem_id="image-query",
                         )
+                    with gr.Column(scale=1, min_width=220):
+                        query_file = gr.File(
+                            label="Sound or video query (or a photo: drop or click)",
+                            file_types=QUERY_FILE_TYPES,
+                            type="filepath",
+                            height=190,
+                            elem_id="file-query",
+                        )
                 with gr.Accordion("Filters and sort", open=False, elem_id="filters"):
                     with gr.Row():
                         kind_box = gr.CheckboxGroup(
@@ -741,6 +873,20 @@ def build_app(ui: TroveUI) -> gr.Blocks:
                             label="Modified until", placeholder="YYYY-MM-DD", elem_id="before"
                         )
                     with gr.Row():
+                        min_duration = gr.Number(
+                            None,
+                            label="Shortest (seconds)",
+                            info="sounds and videos only",
+                            minimum=0,
+                            elem_id="min-duration",
+                        )
+                        max_duration = gr.Number(
+                            None,
+                            label="Longest (seconds)",
+                            info="empty: no limit",
+                            minimum=0,
+                            elem_id="max-duration",
+                        )
                         min_score = gr.Slider(
                             0,
                             1,
@@ -778,13 +924,26 @@ def build_app(ui: TroveUI) -> gr.Blocks:
                             buttons=["fullscreen"],
                             elem_id="detail-image",
                         )
+                        detail_audio = gr.Audio(
+                            label="Listen",
+                            type="filepath",
+                            interactive=False,
+                            visible=False,
+                            elem_id="detail-audio",
+                        )
+                        detail_video = gr.Video(
+                            label="Watch",
+                            interactive=False,
+                            height=420,
+                            visible=False,
+                            elem_id="detail-video",
+                        )
                         detail_meta = gr.Markdown(elem_id="detail-meta")
                         with gr.Row():
                             similar_btn = gr.Button(
                                 "Find similar", variant="primary", elem_id="find-similar"
                             )
                             close_btn = gr.Button("Close", elem_id="close-detail")
-                gr.Markdown(COMING_LATER, elem_id="coming-later")
 
             with gr.Tab("Library", id="library", elem_id="tab-library"):
                 library_md = gr.Markdown(elem_id="library-summary")
@@ -807,7 +966,7 @@ def build_app(ui: TroveUI) -> gr.Blocks:
                     include = gr.Textbox(
                         label="Include only",
                         placeholder="e.g. *.jpg, 2023/*",
-                        info="Globs, comma-separated; empty: every photo.",
+                        info="Globs, comma-separated; empty: every file Trove reads.",
                         scale=2,
                         elem_id="include",
                     )
@@ -882,13 +1041,18 @@ def build_app(ui: TroveUI) -> gr.Blocks:
 
         # -- UI events (private: the API endpoints below are the public surface) --------
 
-        def run_search(q, img, sim, kinds_, folder_, after_, before_, min_s, sort_):
+        def run_search(
+            q, img, file_, sim, kinds_, folder_, after_, before_, shortest, longest, min_s, sort_
+        ):
             try:
                 request = SearchRequest(
                     query=q or "",
                     image=img,
                     similar_to=sim or "",
-                    filters=make_filters(kinds_, folder_, after_, before_, min_s, sort_),
+                    filters=make_filters(
+                        kinds_, folder_, after_, before_, min_s, sort_, shortest, longest
+                    ),
+                    files=(file_,) if file_ else (),
                 )
                 page = ui.search(request)
             except TroveError as exc:
@@ -905,10 +1069,11 @@ def build_app(ui: TroveUI) -> gr.Blocks:
 
         def _page_outputs(page: SearchPage, before_: list[dict], request: SearchRequest):
             roots = ui.roots()
-            shown = before_ + [
-                {"path": r.path, "score": r.score, "kind": r.kind} for r in page.results
+            shown = before_ + [_shown_row(r) for r in page.results]
+            items = [
+                (ui.thumbnail(r["path"], r.get("thumbnail")), caption(_as_result(r), roots))
+                for r in shown
             ]
-            items = [(ui.thumbnail(r["path"]), caption(_as_result(r), roots)) for r in shown]
             # A new search drops the old selection; more results keep it.
             gallery_update = (
                 gr.Gallery(value=items) if before_ else gr.Gallery(value=items, selected_index=None)
@@ -937,30 +1102,52 @@ def build_app(ui: TroveUI) -> gr.Blocks:
         def select_result(shown, evt: gr.SelectData):
             index = evt.index if isinstance(evt.index, int) else evt.index[0]
             if not shown or index >= len(shown):
-                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                return (gr.skip(),) * 7
             picked = shown[index]
+            start, end = picked.get("start"), picked.get("end")
             try:
-                detail = ui.item_detail(picked["path"])
+                detail = ui.item_detail(picked["path"], start)
             except TroveError as exc:
-                return None, error_line(exc), picked["path"], gr.Column(visible=True)
+                hidden = gr.Audio(value=None, visible=False), gr.Video(value=None, visible=False)
+                failed = error_line(exc)
+                return None, *hidden, failed, picked["path"], gr.Column(visible=True), gr.Button()
+            kind = detail.kind
+            # Sounds and videos play in their own player; the picture is for the others.
             return (
-                detail.preview,
-                render_detail(detail, picked["score"]),
+                gr.Image(value=detail.preview, visible=kind not in ("audio", "video")),
+                gr.Audio(value=detail.path if kind == "audio" else None, visible=kind == "audio"),
+                gr.Video(value=detail.path if kind == "video" else None, visible=kind == "video"),
+                render_detail(detail, picked["score"], start, end, picked.get("snippet")),
                 picked["path"],
                 gr.Column(visible=True),
+                gr.Button(visible=kind in QUERY_SLOTS),
             )
 
-        def find_similar(path, kinds_, folder_, after_, before_, min_s, sort_):
+        def find_similar(path, kinds_, folder_, after_, before_, shortest, longest, min_s, sort_):
             if not path:
-                return (gr.skip(),) * 10
-            outputs = run_search("", None, path, kinds_, folder_, after_, before_, min_s, sort_)
-            return ("", None, path, *outputs)
+                return (gr.skip(),) * 11
+            outputs = run_search(
+                "",
+                None,
+                None,
+                path,
+                kinds_,
+                folder_,
+                after_,
+                before_,
+                shortest,
+                longest,
+                min_s,
+                sort_,
+            )
+            return ("", None, None, path, *outputs)
 
-        search_inputs = [query, image, similar_to, kind_box, folder, after, before, min_score]
-        search_inputs.append(sort)
+        filter_inputs = [kind_box, folder, after, before, min_duration, max_duration]
+        filter_inputs += [min_score, sort]
+        search_inputs = [query, image, query_file, similar_to, *filter_inputs]
         search_outputs = [gallery, status_line, results_state, request_state, more_btn]
         search_outputs += [detail_col, header]
-        for trigger in (search_btn.click, query.submit, image.upload):
+        for trigger in (search_btn.click, query.submit, image.upload, query_file.upload):
             trigger(
                 run_search,
                 search_inputs,
@@ -977,24 +1164,37 @@ def build_app(ui: TroveUI) -> gr.Blocks:
         gallery.select(
             select_result,
             [results_state],
-            [detail_image, detail_meta, selected_state, detail_col],
+            [
+                detail_image,
+                detail_audio,
+                detail_video,
+                detail_meta,
+                selected_state,
+                detail_col,
+                similar_btn,
+            ],
             api_visibility="private",
         )
         similar_btn.click(
             find_similar,
-            [selected_state, kind_box, folder, after, before, min_score, sort],
-            [query, image, similar_to, *search_outputs],
+            [selected_state, *filter_inputs],
+            [query, image, query_file, similar_to, *search_outputs],
             api_visibility="private",
         )
         close_btn.click(
-            lambda: gr.Column(visible=False), None, detail_col, api_visibility="private"
+            # Stop a playing sound or video with the panel.
+            lambda: (gr.Column(visible=False), None, None),
+            None,
+            [detail_col, detail_audio, detail_video],
+            api_visibility="private",
         )
         clear_btn.click(
-            lambda: ("", None, "", [], "", [], None, gr.Button(visible=False)),
+            lambda: ("", None, None, "", [], "", [], None, gr.Button(visible=False)),
             None,
             [
                 query,
                 image,
+                query_file,
                 similar_to,
                 gallery,
                 status_line,
@@ -1128,8 +1328,21 @@ def _weights_label(model: dict) -> str:
     )
 
 
+def _shown_row(result: SearchResult) -> dict:
+    """A result as the page keeps it between events (gr.State holds plain data)."""
+    return {
+        "path": result.path,
+        "score": result.score,
+        "kind": result.kind,
+        "start": result.start,
+        "end": result.end,
+        "snippet": result.snippet,
+        "thumbnail": result.thumbnail,
+    }
+
+
 def _as_result(row: dict) -> SearchResult:
-    return SearchResult(row["path"], row["kind"], row["score"])
+    return SearchResult(row["path"], row["kind"], row["score"], row.get("start"), row.get("end"))
 
 
 def _failures(lib: dict, status: JobStatus) -> list[dict]:
@@ -1161,9 +1374,15 @@ def _register_api(ui: TroveUI) -> None:
         sort: str = "relevance",
         k: int = PAGE_SIZE,
         offset: int = 0,
+        sound: FileData | None = None,
+        video: FileData | None = None,
+        min_duration: float | None = None,
+        max_duration: float | None = None,
     ) -> dict:
-        """Search the library: text in the query syntax, an uploaded image, a library file
-        (similar_to), or any combination, with filters; returns a page of results.
+        """Search the library: text in the query syntax, an uploaded image, sound or video, a
+        library file (similar_to), or any combination, with filters; returns a page of
+        results (sounds and videos with their best moment, start/end in seconds; documents
+        with their best passage, snippet).
 
         Args:
             query: words, "phrases", + and -, weights (e.g. '"beach at sunset" - people')
@@ -1177,12 +1396,25 @@ def _register_api(ui: TroveUI) -> None:
             sort: "relevance" or "date" (newest first among the best matches)
             k: results per page (1-200)
             offset: how many results to skip (the next page: offset + k)
+            sound: a sound to search by (gradio_client.handle_file(path))
+            video: a video to search by (gradio_client.handle_file(path))
+            min_duration: only sounds and videos at least this long (seconds)
+            max_duration: only sounds and videos at most this long (seconds)
         """
 
         def run() -> dict:
             if not 1 <= k <= 200:
                 raise QueryError(f"k must be between 1 and 200, not {k}.")
             path = _file_path(image)
+            files = []
+            for given, kind in ((sound, "audio"), (video, "video")):
+                file_path = _file_path(given)
+                if file_path is not None and kind_for_path(file_path) != kind:
+                    raise QueryError(
+                        f"{Path(file_path).name} is not a {'sound' if kind == 'audio' else kind}"
+                        f" file Trove reads: give it as the matching argument."
+                    )
+                files += [file_path] if file_path else []
             request = SearchRequest(
                 query=query or "",
                 image=path,
@@ -1194,7 +1426,10 @@ def _register_api(ui: TroveUI) -> None:
                     modified_before=parse_date(before, end_of_day=True) if before else None,
                     min_score=min_score,
                     sort=sort,
+                    min_duration=min_duration,
+                    max_duration=max_duration,
                 ),
+                files=tuple(files),
             )
             page = ui.search(request, offset=offset, page_size=k)
             return {
@@ -1207,8 +1442,9 @@ def _register_api(ui: TroveUI) -> None:
         return _call(run)
 
     def item_detail(path: str) -> dict:
-        """The metadata of a library file: path, kind, size, dimensions, dates, and the
-        URL path of the original (served only for library files)."""
+        """The metadata of a library file: path, kind, size, dimensions, duration, dates
+        (taken_at: a photo's EXIF date), details (sample rate, codec, pages, camera...), and
+        the URL path of the original (served only for library files)."""
         return _call(lambda: {k: v for k, v in ui.item_detail(path).to_dict().items()})
 
     def add_root(
@@ -1269,7 +1505,7 @@ def _file_path(image: Any) -> str | None:
         return image.get("path")
     if isinstance(image, FileData):
         return image.path
-    raise QueryError("image must be a file (gradio_client.handle_file(path)).")
+    raise QueryError("A query file must be a file (gradio_client.handle_file(path)).")
 
 
 def serve(
@@ -1294,10 +1530,13 @@ def serve(
     def follow_roots(roots: list[str]) -> None:
         # Gradio reads allowed_paths on every request: keep it in step with the folders.
         demo.allowed_paths[:] = [str(ui.thumbs.folder), *roots]
+        # The detail panel's players take originals in place, not copied into Gradio's cache
+        # (a film would be copied on each click); MediaGuard still checks every request.
+        gr.set_static_paths(roots)
 
     ui.on_roots_changed(follow_roots)
     # Thumbnails are served from their cache as they are, not copied into Gradio's.
-    gr.set_static_paths([str(ui.thumbs.folder)])
+    gr.set_static_paths([str(ui.thumbs.folder), *ui.roots()])
     ui.warm_up()
     demo.queue(default_concurrency_limit=4)
     try:
