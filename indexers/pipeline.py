@@ -416,7 +416,9 @@ class Indexer:
         for key, (ids, vectors) in saved.added.items():
             store = self.stores.get(key)
             if store is None:
-                store = self.stores[key] = self.library.open_store(key, vectors[0].shape[0])
+                # A key with no vectors when the run began: its index starts empty here and
+                # follows every commit (loading it now would count this batch twice).
+                store = self.stores[key] = VectorStore(key, vectors[0].shape[0])
             store.remove(saved.replaced.get(key, []))
             store.add(np.asarray(ids), np.stack(vectors))
 

@@ -75,6 +75,9 @@ def test_every_kind_is_indexed_with_its_details(mixed):
         "tiny-clap",
         "all-minilm-l6-v2",
     }
+    for key in library.catalog.vector_keys():  # every index holds its vectors once
+        dim = library.catalog.vector_dim(key)
+        assert len(library.open_store(key, dim)) == library.catalog.vector_count(key), key
     bell = library.catalog.item_by_path(str(root / "sounds" / "bell.wav"))
     assert bell.duration_s == pytest.approx(4.0, abs=0.05)
     assert bell.details["title"] == "Bell" and bell.details["sample_rate"] == 48_000
