@@ -311,8 +311,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "  needs weights:  meaningful text -> image and image -> image search.\n\n" + str(exc)
         )
         return 0
+    if get_preset(model).is_tiny and not args.audio_model:
+        # A trial with the untrained picture model goes with the untrained sound model.
+        args.audio_model = "tiny-clap"
+        print("Sounds are indexed with tiny-clap for this trial (untrained, like tiny-clip).")
     args.paths = [str(ASSETS / "demo")]
     args.include, args.exclude = (), ()
+    args.ocr, args.frame_rate = False, None
     args.data_dir = args.data_dir or str(_default_data_dir() / "demo")
     status = cmd_index(args)
     if status != 0:

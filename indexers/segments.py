@@ -14,8 +14,10 @@ decompression-bomb guard bounds them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from indexers.isolation import IsolatedDecoder
@@ -206,17 +208,14 @@ class Segmenter:
         if self.settings.ocr:
             from indexers.ocr import ocr_image as ocr
         doc = self.isolation.run(load_document, found.path, ocr)
-        chunks = chunk_document(doc)
-        if not chunks:
-            raise BadFileError("nothing to index: the document has no text")
+        spans = [(c.start_s, c.end_s, c.text) for c in chunk_document(doc)]
+        if not spans:
+            # A scan without OCR, an empty file: still found by its title or name (by words
+            # and by meaning), and its notice says why there is nothing more.
+            spans = [(None, None, doc.title or _words_of_name(found.path))]
         segments = [
-            Pending(
-                chunk.start_s,
-                chunk.end_s,
-                chunk.text,
-                {role: chunk.text for role in ("sentence", "caption") if self.wants(role)},
-            )
-            for chunk in chunks
+            Pending(start, end, text, {r: text for r in ("sentence", "caption") if self.wants(r)})
+            for start, end, text in spans
         ]
         info = dict(doc.info)
         if doc.title:
@@ -235,3 +234,8 @@ class Segmenter:
             Pending(w.start_s, w.end_s, None, {"audio": w.samples})
             for w in audio_windows(samples, clap.sample_rate, clap.window_s)
         ]
+
+
+def _words_of_name(path: str) -> str:
+    """"scanned-receipt_2023.pdf" -> "scanned receipt 2023"."""
+    return " ".join(re.split(r"[\W_]+", PurePath(path).stem)).strip() or PurePath(path).name
