@@ -110,12 +110,22 @@ def test_every_bad_file_is_recorded_with_a_reason_and_the_good_ones_indexed(corp
             elif items[path] is not None and not items[path].strip():
                 problems.append(f"{case.name}: {path} failed without a reason")
     assert not problems, "\n".join(problems)
+    outcomes: dict[tuple[str, str], int] = {}
+    for case in (c for c in cases if c.active):
+        for path in map(str, case.paths):
+            outcome = "indexed" if items.get(path, "") is None else "recorded as failed"
+            outcomes[case.kind, outcome] = outcomes.get((case.kind, outcome), 0) + 1
+    print(f"\ncorpus outcomes: {outcomes}")
+    for path, reason in sorted(items.items()):
+        if reason:
+            print(f"  {os.path.relpath(path, root)}: {reason}")
     print(f"corpus of {len(cases)} cases indexed in {seconds:.1f} s; not generated: {unavailable}")
 
 
 def test_the_run_stays_within_its_memory_bound(indexed):
     run, _, _ = indexed
     assert run.max_rss_mib < RUN_MEMORY_BOUND_MIB, run.max_rss_mib
+    print(f"\npeak memory of the index run: {run.max_rss_mib:.0f} MiB")
 
 
 def test_each_decode_ends_within_its_bound(corpus, tmp_path):

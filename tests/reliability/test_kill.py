@@ -14,6 +14,7 @@ import random
 import shutil
 import signal
 import time
+from collections import Counter
 
 import pytest
 
@@ -57,13 +58,16 @@ def launcher():
     launcher.close()
 
 
-def assert_consistent(data_dir, before: dict, label: str) -> dict:
+def assert_consistent(data_dir, before: dict, label: str, indexes: Counter | None = None) -> dict:
     assert integrity(data_dir) == "ok", label
     after = committed_items(data_dir)
     lost = {p: e for p, e in before.items() if p not in after or (e is None) != (after[p] is None)}
     assert not lost, f"{label}: committed items lost or changed: {sorted(lost)[:5]}"
     if after:
-        check_indexes(data_dir)  # the index loads or is rebuilt, and equals the catalog
+        # The index loads, or is rebuilt, and holds exactly the catalog's vectors.
+        outcome = check_indexes(data_dir)
+        if indexes is not None:
+            indexes.update(outcome.values())
     return after
 
 
@@ -79,6 +83,7 @@ def test_sigkill_at_random_and_at_commit_and_save_points(tmp_path, launcher):
 
     committed: dict = {}
     kills = []
+    indexes: Counter = Counter()
     next_seed = FIRST_PHOTOS
     for n, (point, hit) in enumerate(trials):
         make_small_photos(root, range(next_seed, next_seed + NEW_PER_RUN))
@@ -97,9 +102,11 @@ def test_sigkill_at_random_and_at_commit_and_save_points(tmp_path, launcher):
             kills.append(point)
         else:
             assert run.status == 0, run.output()
-        committed = assert_consistent(data, committed, f"after run {n} ({point}@{hit})")
+        label = f"after run {n} ({point}@{hit})"
+        committed = assert_consistent(data, committed, label, indexes)
 
     assert len(kills) >= 20, kills
+    print(f"\n{len(kills)} kills: {dict(Counter(kills))}; index after a kill: {dict(indexes)}")
     final = launcher.start(index_args(root, data), tmp_path / "final.log")
     assert final.join() == 0, final.output()
     assert "Done" in final.output()
