@@ -376,7 +376,7 @@ def test_api_endpoints(indexed: Served) -> None:
     search_params = [p["parameter_name"] for p in api["named_endpoints"]["/search"]["parameters"]]
     assert search_params == [
         "query", "image", "similar_to", "kinds", "folder", "after", "before", "min_score",
-        "sort", "k", "offset",
+        "sort", "k", "offset", "sound", "video", "min_duration", "max_duration",
     ]  # fmt: skip
 
     n = len(indexed.files) + 1
@@ -452,7 +452,9 @@ def _search_with_a_file_never_uploaded(served: Served, path: str) -> str:
     uploaded, as a hostile client would (gradio_client always uploads); returns the
     event stream."""
     image = {"path": path, "meta": {"_type": "gradio.FileData"}}
-    payload = {"data": ["", image, "", None, "", "", "", None, "relevance", 24, 0]}
+    payload = {
+        "data": ["", image, "", None, "", "", "", None, "relevance", 24, 0, None, None, None, None]
+    }
     call = httpx.post(f"{served.url}gradio_api/call/search", json=payload, timeout=30)
     call.raise_for_status()
     event = call.json()["event_id"]
@@ -490,3 +492,175 @@ def test_file_route_serves_library_files_and_refuses_the_rest(indexed: Served) -
         assert b"not for the web" not in response.content
     legacy = httpx.get(f"{indexed.url}gradio_api/file/{indexed.outside}", timeout=30)
     assert legacy.status_code in (403, 404)
+
+
+def index_mixed_library(base: Path) -> Path:
+    """Two photos, two sounds, a video with a tone from 6 s to 10 s and two documents,
+    indexed into base/data (the folder `serve` serves) with the tiny CLIP, CLAP and text
+    models; returns the library folder."""
+    from indexers.pipeline import Indexer
+    from search.catalog import Root
+    from search.library import Library
+    from search.models.encoders import Encoders
+    from tests.media_audio import chirp, tone, write_audio
+    from tests.media_docs import make_text_pdf
+    from tests.media_video import make_video
+
+    root = base / "mixed"
+    make_photo(root / "beach.jpg", 10, quality=90)
+    make_photo(root / "forest.jpg", 11, quality=90)
+    write_audio(root / "sounds" / "bell.wav", tone(660, 4.0), tags={"title": "Bell"})
+    write_audio(root / "sounds" / "birds.flac", chirp(2000, 5000, 6.0))
+    make_video(root / "videos" / "late-tone.mp4", duration_s=12.0, fps=2, tone=(6.0, 10.0))
+    (root / "docs").mkdir()
+    (root / "docs" / "cat-notes.md").write_text(
+        "# Cat notes\n\nOur cat Miso sleeps on the windowsill all afternoon and purrs."
+    )
+    make_text_pdf(
+        root / "docs" / "harbour.pdf",
+        ["The harbour at dawn: fishing boats come back, gulls circle.", "Page two."],
+        title="Harbour notes",
+    )
+    root = root.resolve()
+    library = Library(base / "data")
+    encoders = Encoders("tiny-clip", "tiny-clap", "tiny-text")
+    summary = Indexer(library, encoders, batch_size=4, progress=False).run(
+        [Root(str(root), (), ())]
+    )
+    assert not summary.failed, summary.failed
+    library.close()
+    return root
+
+
+def thumb_with(thumbs, pattern: str):
+    """The gallery item whose caption matches `pattern` (a regular expression)."""
+    for i in range(thumbs.count()):
+        label = thumbs.nth(i).locator(".caption-label").inner_text().strip()
+        if re.search(pattern, label):
+            return thumbs.nth(i), label
+    raise AssertionError(f"no result captioned like {pattern!r}")
+
+
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason=f"Debian's chromium is not installed at {CHROMIUM} (.ci/run installs it)",
+)
+def test_a_mixed_library_in_a_real_browser(tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    root = index_mixed_library(tmp_path)
+    expect.set_options(timeout=WAIT_MS)
+    with serve(tmp_path) as served, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(WAIT_MS)
+            shots = Shots(tmp_path / "screenshots")
+            query = page.locator("#query textarea")
+            status = page.locator("#search-status")
+            thumbs = page.locator("#results button.thumbnail-item")
+            meta = page.locator("#detail-meta")
+            page.goto(served.url)
+
+            # Words find every kind: each shown with its picture, sounds and videos with
+            # their moment.
+            query.fill("a bell ringing in the harbour")
+            query.press("Enter")
+            expect(thumbs).to_have_count(7)
+            expect(status).to_contain_text("7 results")
+            captions = [thumbs.nth(i).locator(".caption-label").inner_text() for i in range(7)]
+            assert {c.split(" · ")[0] for c in captions} == {"image", "audio", "video", "document"}
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#results img')]"
+                ".every(img => img.complete && img.naturalWidth > 0)"
+            )
+            shots.take(page, "mixed-results")
+
+            # A sound: its player and what the catalog knows of it.
+            sound, label = thumb_with(thumbs, r"^audio · .* · mixed/sounds/bell\.wav$")
+            sound.click()
+            expect(page.locator("#detail-audio")).to_be_visible()
+            expect(page.locator("#detail-video")).to_be_hidden()
+            expect(page.locator("#detail-image")).to_be_hidden()
+            expect(meta).to_contain_text("bell.wav")
+            expect(meta).to_contain_text("Duration 0:04")
+            expect(meta).to_contain_text("Sample rate 44.1 kHz")
+            expect(meta).to_contain_text("Title Bell")
+            if re.search(r"\d:\d\d · mixed", label):
+                expect(meta).to_contain_text("Moment")
+            player = page.locator("#detail-audio")
+            expect(player.locator("audio, .waveform-container, button").first).to_be_attached()
+            shots.take(page, "sound-detail")
+
+            # A video: its still in the gallery, a player and the moment in the panel.
+            video, label = thumb_with(
+                thumbs, r"^video · -?\d\.\d{3} · \d:\d\d(–\d:\d\d)? · mixed/videos/late-tone\.mp4$"
+            )
+            still = video.locator("img").get_attribute("src")
+            assert "thumbnails" in urllib.parse.unquote(still)
+            assert page.request.get(urllib.parse.urljoin(served.url, still)).ok
+            video.click()
+            expect(page.locator("#detail-video")).to_be_visible()
+            expect(page.locator("#detail-audio")).to_be_hidden()
+            expect(page.locator("#detail-video video")).to_be_attached()
+            expect(meta).to_contain_text("Moment")
+            expect(meta).to_contain_text("Codec h264")
+            link = meta.locator("a", has_text="Open the original").get_attribute("href")
+            assert "#t=" in link
+            original = page.request.get(urllib.parse.urljoin(served.url, link.split("#")[0]))
+            assert original.body() == (root / "videos" / "late-tone.mp4").read_bytes()
+            page.wait_for_function(
+                "() => document.querySelector('#detail-video video')?.readyState >= 1"
+            )
+            shots.take(page, "video-detail")
+
+            # A document: its card, passage and pages.
+            document, _ = thumb_with(thumbs, r"^document · .* · mixed/docs/harbour\.pdf$")
+            document.click()
+            expect(page.locator("#detail-image")).to_be_visible()
+            expect(page.locator("#detail-video")).to_be_hidden()
+            expect(meta).to_contain_text("Pages 2")
+            expect(page.locator("#find-similar")).to_be_hidden()
+            shots.take(page, "document-detail")
+
+            # A dropped sound is the query: the same sound comes first.
+            page.locator("#clear-btn").click()
+            expect(thumbs).to_have_count(0)
+            page.locator("#file-query input[type=file]").set_input_files(
+                str(root / "sounds" / "bell.wav")
+            )
+            expect(thumbs.first.locator(".caption-label")).to_have_text(
+                re.compile(r"^audio · 1\.000 · .*mixed/sounds/bell\.wav$")
+            )
+            shots.take(page, "sound-query")
+
+            # Filters: videos and sounds of at least 5 s.
+            page.locator("#clear-btn").click()
+            page.locator("#filters").get_by_text("Filters and sort").click()
+            page.locator("#kinds").get_by_label("audio", exact=True).check()
+            page.locator("#kinds").get_by_label("video", exact=True).check()
+            page.locator("#min-duration input").fill("5")
+            query.fill("birds")
+            query.press("Enter")
+            expect(thumbs).to_have_count(2)
+            names = {
+                thumbs.nth(i).locator(".caption-label").inner_text().rsplit("/", 1)[1]
+                for i in range(2)
+            }
+            assert names == {"birds.flac", "late-tone.mp4"}
+            shots.take(page, "duration-filter")
+
+            # The API takes a sound and the duration range too.
+            from gradio_client import Client, handle_file
+
+            client = Client(served.url, verbose=False)
+            by_sound = client.predict(
+                sound=handle_file(str(root / "sounds" / "birds.flac")), api_name="/search"
+            )
+            assert by_sound["results"][0]["file"] == str(root / "sounds" / "birds.flac")
+            long_ones = client.predict(query="x", min_duration=5.0, api_name="/search")
+            assert {Path(r["file"]).name for r in long_ones["results"]} == names
+            timed = next(r for r in long_ones["results"] if r["kind"] == "video")
+            assert timed.get("start") is not None or "thumbnail" not in timed
+        finally:
+            browser.close()

@@ -1,14 +1,18 @@
-"""The web UI's handlers, without a browser: search (text, image, both, a library file),
-filters and paging, the empty-library and no-weights messages, library folders, background
-index runs with progress, stop and resume, item details and the media rules."""
+"""The web UI's handlers, without a browser: search (text, image, sound, video, a library
+file), filters and paging, the empty-library and no-weights messages, library folders,
+background index runs with progress, stop and resume, item details (players, moments,
+snippets, metadata), the pictures of every kind, and the media rules."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -22,19 +26,24 @@ from search.errors import (
 from search.filters import SearchFilters
 from search.jobs import DONE, FAILED, STOPPED, IndexJobs, JobStatus
 from search.library import CLIP_MODEL_KEY
-from search.media import MediaPolicy
+from search.media import MediaPolicy, media_rules, page_card, waveform_picture
 from search.ui import (
     SearchRequest,
     TroveUI,
     build_app,
     caption,
     error_line,
+    file_url,
     make_filters,
+    render_detail,
     render_library,
     render_progress,
 )
 from tests.contract import API_NAMES
 from tests.media import make_photo
+from tests.media_audio import RATE, chirp, silence, tone, write_audio
+from tests.media_docs import make_text_pdf
+from tests.media_video import make_video, scene_frame
 
 # The conftest photo library (its hidden folder and text file are not indexed).
 PHOTOS = (
@@ -538,3 +547,182 @@ def test_serve_options(tmp_path, monkeypatch, launched, capsys):
     monkeypatch.setenv("TROVE_AUTH", "bo:pw")
     assert app.main([*argv, "--share"]) == 0
     assert launched.pop()["auth"] == ("bo", "pw")
+
+
+# -- a library of every kind: sounds, videos, documents ------------------------------------
+
+BELL_RATE = 48_000
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory) -> Iterator[tuple[TroveUI, Path]]:
+    """A UI over photos, two sounds, a video with a tone from 6 s to 10 s, a text note and
+    a PDF, indexed with the tiny CLIP, CLAP and text models (and a sound that is noise to
+    every decoder, which the index run records as failed)."""
+    from indexers.pipeline import Indexer
+    from search.catalog import Root
+    from search.library import Library
+    from search.models.encoders import Encoders
+
+    base = tmp_path_factory.mktemp("mixed")
+    root = base / "library"
+    make_photo(root / "beach.jpg", 10, quality=90)
+    make_photo(root / "forest.jpg", 11, quality=90)
+    write_audio(
+        root / "sounds" / "bell.wav", tone(660, 4.0, BELL_RATE), BELL_RATE, {"title": "Bell"}
+    )
+    write_audio(root / "sounds" / "birds.flac", chirp(2000, 5000, 6.0), RATE)
+    make_video(root / "videos" / "late-tone.mp4", duration_s=12.0, fps=2, tone=(6.0, 10.0))
+    (root / "docs").mkdir()
+    (root / "docs" / "cat-notes.txt").write_text(
+        "Cat notes\nOur cat Miso sleeps on the windowsill all afternoon and purrs."
+    )
+    make_text_pdf(
+        root / "docs" / "harbour.pdf",
+        ["The harbour at dawn: fishing boats come back, gulls circle.", "Page two."],
+        title="Harbour notes",
+    )
+    (root / "sounds" / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
+    root = root.resolve()
+    library = Library(base / "data")
+    encoders = Encoders("tiny-clip", "tiny-clap", "tiny-text")
+    Indexer(library, encoders, batch_size=4, progress=False).run([Root(str(root), (), ())])
+    library.close()
+    ui = TroveUI(base / "data")
+    yield ui, root
+    ui.close()
+
+
+def test_every_kind_gets_a_gallery_picture_and_a_captioned_moment(mixed):
+    ui, root = mixed
+    page = ui.search(SearchRequest(query="a bell ringing in the harbour"))
+    by_kind = {}
+    for result in page.results:
+        by_kind.setdefault(result.kind, result)
+    assert set(by_kind) == {"image", "audio", "video", "document"}
+    sizes = {}
+    for kind, result in by_kind.items():
+        picture = Path(ui.thumbnail(result.path, result.thumbnail))
+        assert picture.is_relative_to(ui.data_dir / "thumbnails") and picture.suffix == ".jpg"
+        with Image.open(picture) as im:
+            sizes[kind] = im.size
+            pixels = np.asarray(im.convert("RGB"), dtype=float)
+        if kind == "video":  # the frame shown at the moment's start
+            expected = scene_frame(result.start, 160, 120).astype(float)
+            assert np.abs(pixels - expected).mean() < 25
+        else:
+            assert pixels.std() > 10, f"{kind}: a blank picture"
+    assert sizes["audio"] == (384, 288), "a waveform is a wide picture"
+    assert sizes["document"] == (288, 384), "a page card stands upright"
+    assert sizes["video"] == (160, 120), "a video still is the frame, not upscaled"
+
+    video = by_kind["video"]
+    assert video.start is not None and video.thumbnail
+    assert ui.thumbnail(video.path, video.thumbnail) == video.thumbnail
+    label = caption(video, ui.roots())
+    assert re.fullmatch(
+        r"video · -?\d\.\d{3} · \d:\d\d(–\d:\d\d)? · library/videos/late-tone.mp4", label
+    )
+    assert caption(by_kind["image"], ui.roots()).startswith("image · ")
+    # A file no decoder reads shows the grey square (the catalog lists it as failed).
+    assert Path(ui.thumbnail(str(root / "sounds" / "broken.wav"))).name == "missing.png"
+
+
+def test_the_waveform_follows_the_sound(tmp_path):
+    quiet_then_loud = np.concatenate([silence(2.0, 8000), tone(440, 2.0, 8000, amplitude=0.5)])
+    picture = waveform_picture(quiet_then_loud, 8000, 200)
+    assert picture.size == (200, 150)
+    column = np.asarray(picture.convert("L"), dtype=float)[:120]  # above the time label
+    lit = (column > 120).sum(axis=0)
+    assert lit[5:95].max() <= 3, "silence is a flat line"
+    assert lit[105:195].min() > 60, "the tone fills most of the height"
+
+
+def test_the_page_card_shows_the_title_and_first_lines():
+    card = np.asarray(page_card("Harbour notes", "The harbour at dawn.", 384, ".pdf").convert("L"))
+    blank = np.asarray(page_card("", "", 384).convert("L"))
+    ink = card < 150
+    assert card.shape == (384, 288)
+    assert ink[10:60].sum() > 200, "the title is drawn at the top"
+    assert ink[60:120].sum() > 100, "then the text"
+    assert (blank < 150).sum() == 0
+
+
+def test_details_of_a_sound_a_video_and_a_document(mixed):
+    ui, root = mixed
+    bell = ui.item_detail(str(root / "sounds" / "bell.wav"))
+    assert bell.kind == "audio" and bell.duration_s == pytest.approx(4.0, abs=0.05)
+    assert bell.details["sample_rate"] == BELL_RATE and bell.details["title"] == "Bell"
+    text = render_detail(bell, 0.5, 1.0, 3.0)
+    assert "**Moment** 0:01–0:03" in text and "**Duration** 0:04" in text
+    assert "**Sample rate** 48 kHz" in text and "**Title** Bell" in text
+    assert f"({file_url(bell.path)}#t=1,3)" in text and "Open the original at 0:01" in text
+    with Image.open(bell.preview) as im:
+        assert im.size == (1600, 1200), "the panel's waveform is drawn at its own size"
+
+    video_path = str(root / "videos" / "late-tone.mp4")
+    at_start, at_eight = ui.item_detail(video_path), ui.item_detail(video_path, 8.0)
+    assert at_start.preview != at_eight.preview, "the preview is the moment's still"
+    assert at_eight.duration_s == pytest.approx(12.0, abs=0.6)
+    text = render_detail(at_eight, 0.2, 8.0, 10.0)
+    assert "**Moment** 0:08–0:10" in text and "**Codec** h264" in text
+    assert "#t=8,10)" in text
+
+    pdf = ui.item_detail(str(root / "docs" / "harbour.pdf"))
+    text = render_detail(pdf, 0.3, snippet="The harbour at dawn: *boats*")
+    assert "**Pages** 2" in text and "> The harbour at dawn: \\*boats\\*" in text
+    assert "#t=" not in text and "Moment" not in text
+    as_json = pdf.to_dict()
+    assert as_json["details"]["pages"] == 2 and as_json["duration_s"] is None
+    # The same sound found by search carries its moment and no snippet.
+    page = ui.search(SearchRequest(query="x", filters=make_filters(["audio"])))
+    assert {r.kind for r in page.results} == {"audio"} and len(page.results) == 2
+
+
+def test_a_dropped_sound_or_video_is_the_query(mixed, uploads):
+    ui, root = mixed
+    for name in ("sounds/bell.wav", "videos/late-tone.mp4"):
+        dropped = uploads / name.replace("/", "-")
+        shutil.copy(root / name, dropped)
+        page = ui.search(SearchRequest(files=(str(dropped),)))
+        assert page.results[0].path == str(root / name), name
+        assert page.results[0].score > 0.99
+        # Find similar on the library file gives the same first result.
+        similar = ui.search(SearchRequest(similar_to=str(root / name)))
+        assert similar.results[0].path == str(root / name)
+    note = uploads / "note.txt"
+    note.write_text("a note")
+    with pytest.raises(QueryError, match="Search by a photo, a sound or a video"):
+        ui.search(SearchRequest(files=(str(note),)))
+    with pytest.raises(QueryError, match="type some of its words"):
+        ui.search(SearchRequest(similar_to=str(root / "docs" / "harbour.pdf")))
+    with pytest.raises(QueryError, match="must be uploaded"):
+        ui.search(SearchRequest(files=(str(root / "sounds" / "bell.wav"),)))
+
+
+def test_kind_and_duration_filters(mixed):
+    ui, root = mixed
+    longer = ui.search(SearchRequest(query="x", filters=make_filters(min_duration=5)))
+    assert {Path(r.path).name for r in longer.results} == {"birds.flac", "late-tone.mp4"}
+    short = make_filters(["audio", "video"], max_duration=4.5)
+    assert [Path(r.path).name for r in ui.search(SearchRequest("x", filters=short)).results] == [
+        "bell.wav"
+    ]
+    assert make_filters(min_duration=0, max_duration=None) == SearchFilters()
+    with pytest.raises(QueryError, match="duration range is empty"):
+        make_filters(min_duration=10, max_duration=5)
+    docs = ui.search(SearchRequest(query="cat", filters=make_filters(["document"])))
+    assert {r.kind for r in docs.results} == {"document"}
+
+
+def test_media_policy_serves_every_kind_of_library_file(mixed):
+    ui, root = mixed
+    policy = MediaPolicy(ui)
+    for name in ("sounds/bell.wav", "videos/late-tone.mp4", "docs/harbour.pdf", "beach.jpg"):
+        assert policy.allows(str(root / name)), name
+    (root / "sounds" / ".hidden.wav").write_bytes((root / "sounds" / "bell.wav").read_bytes())
+    for refused in ("sounds/broken.wav", "sounds/.hidden.wav", "sounds/nope.wav"):
+        assert not policy.allows(str(root / refused)), refused
+    allowed, blocked = media_rules(ui)
+    assert allowed == [str(ui.thumbs.folder), str(root)]
+    assert str(ui.data_dir / "catalog.sqlite3") in blocked
