@@ -149,14 +149,6 @@ def rms_dbfs(samples: np.ndarray) -> float:
     return 20 * math.log10(rms) if rms > 0 else -math.inf
 
 
-def file_vector(window_vectors: np.ndarray) -> np.ndarray:
-    """One vector for a whole file: the re-normalised mean of its (non-silent) windows."""
-    if len(window_vectors) == 0:
-        raise ValueError("a file with no audible windows has no file vector")
-    mean = np.asarray(window_vectors, dtype=np.float32).mean(axis=0)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
-
-
 def _decode_with_soundfile(path: str, max_duration_s: float) -> _Decoded | None:
     """libsndfile's decode, or None when it cannot open the file (FFmpeg gets a try)."""
     import soundfile as sf

@@ -38,6 +38,7 @@ from search.catalog import EncodedItem, EncodedSegment, Root, Saved
 from search.errors import BadFileError, LibraryRootError
 from search.library import Library
 from search.models.encoders import ROLE_SPACE, SPACES, Encoders, meta_key
+from search.space import pool
 from search.store import VectorStore, choose_index
 
 log = logging.getLogger(__name__)
@@ -196,11 +197,27 @@ class Indexer:
                     # The library outgrew its index type: rebuild now, under the writer
                     # lock, rather than make the next search wait for it.
                     self.library.open_store(key, store.dim)
+            if summary.indexed and not summary.interrupted:
+                self._prepare_bridge()
             summary.seconds = time.monotonic() - started
             for space, old in previous.items():
                 if old and old != self.encoders.name(space) and space not in self.problems:
                     self._finish_model_switch(space, old, summary)
         return summary
+
+    def _prepare_bridge(self) -> None:
+        """Fit the CLIP <-> CLAP bridge now (once per pair of models; cached), when the
+        library holds pictures and sounds, so the first sound-to-picture search is quick."""
+        keys = set(self.catalog.vector_keys())
+        if not {self.encoders.key("image"), self.encoders.key("audio")} <= keys:
+            return
+        if "clap" in self.problems or self.encoders.unavailable("clap"):
+            return
+        from search.space import load_or_fit_bridge
+
+        load_or_fit_bridge(
+            self.library.data_dir / "bridges", self.encoders.clip, self.encoders.get("clap")
+        )
 
     def _open_stores(self) -> None:
         """Every index the library has, so that all of them are saved at the run's new
@@ -398,8 +415,7 @@ class Indexer:
             key = self.encoders.key(role)
             parts = [v[key] for (fi, _), v in vectors.items() if fi == i and key in v]
             if parts:
-                mean = np.mean(parts, axis=0)
-                vectors[(i, j)][key] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+                vectors[(i, j)][key] = pool(np.stack(parts))
         return vectors
 
     def _encode_role(self, role: str, values: list) -> np.ndarray:

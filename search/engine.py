@@ -30,6 +30,7 @@ from search.filters import SearchFilters, item_date
 from search.library import Library
 from search.models.encoders import Encoders
 from search.query import Query, Term, parse_query
+from search.space import pool
 from search.store import VectorStore
 
 # Segments fetched per wanted result, so that files with many matching segments (video
@@ -217,13 +218,15 @@ class SearchEngine:
         if pictures:
             parts.append((np.stack([self._picture_vector(t) for t in pictures]), _w(pictures)))
         sounds = terms.get("audio", [])
-        if sounds and self._sound_space_ready():
+        if sounds and self._require_sound():
             heard = np.stack([self._sound_vector(t.value) for t in sounds])
             parts.append((self.bridge.map_clap_to_clip(heard), _w(sounds)))
         return _combine(parts) if parts else None
 
     def _clap_vector(self, terms: dict[str, list[Term]]) -> np.ndarray | None:
-        if not self._sound_space_ready():
+        if terms["audio"]:
+            self._require_sound()
+        elif not self._sound_space_ready():
             return None
         clap = self.encoders.get("clap")
         parts = []
@@ -242,9 +245,21 @@ class SearchEngine:
         return _combine(parts) if parts else None
 
     def _sound_space_ready(self) -> bool:
-        """Sound search needs the library's sound model here; a query that needs it and
-        cannot have it says so (see _require_sound)."""
+        """Whether the library has sounds and their model has weights here. Words and
+        pictures then also search the sounds; without it they search the rest."""
         return self.library.model("clap") is not None and not self.encoders.unavailable("clap")
+
+    def _require_sound(self) -> bool:
+        """A query with a sound in it needs the sound model: say why it cannot run."""
+        if self.library.model("clap") is None:
+            raise QueryError(
+                "This library has no sounds indexed yet, so a sound cannot be searched with. "
+                "Index a folder with recordings first (`python app.py index ~/Music`)."
+            )
+        problem = self.encoders.unavailable("clap")
+        if problem:
+            raise QueryError(f"Searching with a sound needs the sound model. {problem}")
+        return True
 
     @property
     def bridge(self):
@@ -274,7 +289,7 @@ class SearchEngine:
                 raise QueryError(f"Cannot use {term.value} as a query video: {exc}") from None
             if not frames:
                 raise QueryError(f"Cannot use {term.value} as a query video: no frames.")
-            return _normalise(clip.encode_images([f.image for f in frames]).mean(0))
+            return pool(clip.encode_images([f.image for f in frames]))
         return clip.encode_images([_query_image(term.value, clip.spec.image_size)])[0]
 
     def _sound_vector(self, path: str, optional: bool = False) -> np.ndarray | None:
@@ -298,7 +313,7 @@ class SearchEngine:
             if optional:
                 return None
             raise QueryError(f"Cannot use {path} as a query sound: it is silent.")
-        return _normalise(clap.encode_audio([w.samples for w in windows]).mean(0))
+        return pool(clap.encode_audio([w.samples for w in windows]))
 
     def _lexical(self, words: str, limit: int) -> list:
         """Full-text matches (search/lexical.py) of the query's words, best first."""

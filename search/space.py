@@ -201,6 +201,15 @@ def load_or_fit_bridge(
     return bridge
 
 
+def pool(vectors: np.ndarray) -> np.ndarray:
+    """One vector for a whole file (a sound's windows, a video's frames, a query clip): the
+    re-normalised mean of its segments' vectors."""
+    if len(vectors) == 0:
+        raise ValueError("nothing to pool: a file with no vectors has no file vector")
+    mean = np.asarray(vectors, dtype=np.float32).mean(axis=0)
+    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+
 def sample_background(
     vectors: np.ndarray, size: int = BACKGROUND_SIZE, seed: int = 0
 ) -> np.ndarray:

@@ -11,11 +11,11 @@ import soundfile as sf
 from indexers.audio import (
     SILENCE_DBFS,
     audio_windows,
-    file_vector,
     load_audio,
     rms_dbfs,
 )
 from search.errors import BadFileError
+from search.space import pool
 from tests.media_audio import (
     ALL_FORMATS,
     chirp,
@@ -104,9 +104,9 @@ def test_silence_threshold_in_dbfs():
 
 def test_file_vector_is_the_normalised_mean_of_windows():
     rows = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float32)
-    np.testing.assert_allclose(file_vector(rows), [2**-0.5, 2**-0.5, 0], atol=1e-6)
+    np.testing.assert_allclose(pool(rows), [2**-0.5, 2**-0.5, 0], atol=1e-6)
     with pytest.raises(ValueError):
-        file_vector(np.zeros((0, 3), np.float32))
+        pool(np.zeros((0, 3), np.float32))
 
 
 @pytest.mark.parametrize("suffix", [".wav", ".m4a"])
