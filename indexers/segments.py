@@ -237,5 +237,5 @@ class Segmenter:
 
 
 def _words_of_name(path: str) -> str:
-    """"scanned-receipt_2023.pdf" -> "scanned receipt 2023"."""
+    """A file name as words: scanned-receipt_2023.pdf -> "scanned receipt 2023"."""
     return " ".join(re.split(r"[\W_]+", PurePath(path).stem)).strip() or PurePath(path).name
