@@ -18,8 +18,8 @@ Correctness: every path's sampled frames are compared with PyAV's full decode (m
 absolute difference in 0-255 levels, at 1 frame/s) and the frame timestamps it returns.
 Each figure is the median of `--repeats` runs with the min-max spread.
 
-    python bench/video_decode.py            # 20 s clips, 3 repeats (~2 min on 2 cores)
-    python bench/video_decode.py --seconds 10 --repeats 1
+    python bench/video_decode.py            # 20 s clips, 3 repeats (~4 min on 2 cores)
+    python bench/video_decode.py --seconds 10 --repeats 1 --clips /tmp/clips
 """
 
 from __future__ import annotations
@@ -174,68 +174,81 @@ def trove(decode: str):
     return run
 
 
-def measure(name, fn, path, seconds, repeats, reference):
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        times, images, decoded = fn(path)
-        runs.append(time.perf_counter() - start)
-    t = spread(runs)
-    check = "-"
-    if images is not None and reference is not None:
-        ref_times, ref_images = reference
-        by_time = dict(zip(ref_times, ref_images, strict=True))
-        diffs = [
-            float(np.abs(img.astype(np.int16) - by_time[round(ts, 6)].astype(np.int16)).mean())
-            for ts, img in zip(times, images, strict=True)
-            if round(ts, 6) in by_time
-        ]
-        matched = f"{len(diffs)}/{len(images)} at ref pts"
-        check = f"{matched}, diff {max(diffs):.2f}" if diffs else f"{matched}"
-    return {
-        "path": name,
-        "s": t,
-        "x_realtime": seconds / t["median"],
-        "s_per_min": t["median"] * 60 / seconds,
-        "frames_out": len(times),
-        "decoded": decoded,
-        "check": check,
-    }
+def check_against(reference, times, images) -> str:
+    """How many sampled frames sit at a reference pts, and their largest pixel difference."""
+    if images is None or reference is None:
+        return "-"
+    by_time = dict(zip(*reference, strict=True))
+    diffs = [
+        float(np.abs(img.astype(np.int16) - by_time[round(ts, 6)].astype(np.int16)).mean())
+        for ts, img in zip(times, images, strict=True)
+        if round(ts, 6) in by_time
+    ]
+    matched = f"{len(diffs)}/{len(images)} at ref pts"
+    return f"{matched}, diff {max(diffs):.2f}" if diffs else matched
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--clips", help="folder to keep the generated clips in and reuse")
     args = parser.parse_args(argv)
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        clip = make_clip(Path(tmp) / "1080p.mp4", (1920, 1080), args.seconds)
-        clip720 = make_clip(Path(tmp) / "720p.mp4", (1280, 720), args.seconds)
+        folder = Path(args.clips or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        clips = {}
+        for label, size in (("1080p", (1920, 1080)), ("720p", (1280, 720))):
+            path = folder / f"{label}-{args.seconds:g}s.mp4"
+            clips[label] = path if path.exists() else make_clip(path, size, args.seconds)
+        clip = clips["1080p"]
         ref_times, ref_images, _ = pyav_all(clip, "AUTO", keep_keyframes=True)
         reference = ([round(t, 6) for t in ref_times], ref_images)
-        paths = [
-            ("decord sequential (next)", decord_sequential),
-            ("decord get_batch", decord_batch),
-            ("decord seek per sample", decord_seek),
-            ("PyAV all frames, default threads", lambda p: pyav_all(p, None)),
-            ("PyAV all frames, thread_type=AUTO", lambda p: pyav_all(p, "AUTO")),
-            ("PyAV seek per sample", pyav_seek),
-            ("PyAV keyframes only", pyav_keyframes),
-            ("Trove sample_frames full, 1080p", trove("full")),
-            ("Trove sample_frames keyframes, 1080p", trove("keyframes")),
+        cases = [
+            ("decord sequential (next)", decord_sequential, clip),
+            ("decord get_batch", decord_batch, clip),
+            ("decord seek per sample", decord_seek, clip),
+            ("PyAV all frames, default threads", lambda p: pyav_all(p, None), clip),
+            ("PyAV all frames, thread_type=AUTO", lambda p: pyav_all(p, "AUTO"), clip),
+            ("PyAV seek per sample", pyav_seek, clip),
+            ("PyAV keyframes only", pyav_keyframes, clip),
+            ("Trove sample_frames full, 1080p", trove("full"), clip),
+            ("Trove sample_frames keyframes, 1080p", trove("keyframes"), clip),
+            ("Trove sample_frames full, 720p", trove("full"), clips["720p"]),
+            ("Trove sample_frames keyframes, 720p", trove("keyframes"), clips["720p"]),
         ]
-        for name, fn in paths:
-            rows.append(measure(name, fn, clip, args.seconds, args.repeats, reference))
-            print(f"  {name}: {rows[-1]['s']['median']:.2f} s", file=sys.stderr)
-        for mode in ("full", "keyframes"):
-            name = f"Trove sample_frames {mode}, 720p"
-            rows.append(measure(name, trove(mode), clip720, args.seconds, args.repeats, None))
+        # Round-robin repeats: a change in machine load hits every path alike.
+        load_before = os.getloadavg()[0]
+        runs = {name: [] for name, _, _ in cases}
+        last = {}
+        for round_ in range(args.repeats):
+            for name, fn, path in cases:
+                start = time.perf_counter()
+                last[name] = fn(path)
+                runs[name].append(time.perf_counter() - start)
+                print(f"  round {round_ + 1} {name}: {runs[name][-1]:.2f} s", file=sys.stderr)
+        load_after = os.getloadavg()[0]
+        rows = []
+        for name, _, path in cases:
+            times, images, decoded = last[name]
+            t = spread(runs[name])
+            rows.append(
+                {
+                    "path": name,
+                    "s": t,
+                    "x_realtime": args.seconds / t["median"],
+                    "s_per_min": t["median"] * 60 / args.seconds,
+                    "frames_out": len(times),
+                    "decoded": decoded,
+                    "check": check_against(reference if path == clip else None, times, images),
+                }
+            )
         size_mb = os.path.getsize(clip) / 1e6
     print(
         f"\n{args.seconds:.0f} s H.264 clip, {FPS} fps, keyframe every {GOP // FPS} s "
         f"(1080p: {size_mb:.1f} MB), 1 frame/s wanted; {os.cpu_count()} cores; "
-        f"PyAV {av.__version__}; median of {args.repeats} (min-max)\n"
+        f"PyAV {av.__version__}; median of {args.repeats} (min-max); load average "
+        f"{load_before:.1f} before, {load_after:.1f} after\n"
     )
     header = (
         f"| {'path':38} | {'seconds':>18} | {'x realtime':>10} | {'s per min':>9} "

@@ -41,8 +41,8 @@ DEFAULT_FRAME_RATE = 1.0
 MAX_FRAMES_PER_VIDEO = 400
 SCENE_FRAME_SHARE = 0.25
 # Total-variation distance between 4x4x4 colour histograms of consecutive probes (0: same
-# colours, 1: no colour in common) above which a probe is a scene cut. A hard cut between
-# two shots scores 0.5-1; motion within a shot stays under 0.2.
+# colours, 1: no colour in common) above which a probe is a scene cut. Measured on the test
+# and demo videos: cuts 0.56-1.0; within a shot 0.003-0.27 (a darkening sky is the highest).
 DEFAULT_SCENE_THRESHOLD = 0.35
 # How often the scene detector looks (frames per second of footage): a cut is found within
 # 1/SCENE_PROBE_RATE seconds, at a fraction of the cost of probing every frame.

@@ -337,3 +337,13 @@ def test_frame_at_returns_the_frame_shown_at_that_time(scenes_mp4, tmp_path):
         tmp_path / "phone.mp4", size=(160, 96), rotation=-90, painter=marker_painter
     )
     assert video.frame_at(str(rotated), 1.0).size == (96, 160)
+
+
+def test_demo_videos_are_as_documented():
+    demo = Path(__file__).resolve().parents[2] / "assets" / "demo" / "videos"
+    sunset = sample_frames(str(demo / "sunset-then-night.webm"), min_side=64)
+    assert [f.t_s for f in sunset if f.scene_change] == [5.0]
+    assert (sunset[-1].t_s, sunset[-1].end_s) == (5.0, 8.0)  # the still night sky: one frame
+    assert load_video_audio(str(demo / "sunset-then-night.webm")) is None
+    ball = load_video_audio(str(demo / "bouncing-ball.mp4"))
+    assert ball is not None and len(ball) == pytest.approx(6 * 48000, rel=0.01)
