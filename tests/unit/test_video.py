@@ -347,3 +347,19 @@ def test_demo_videos_are_as_documented():
     assert load_video_audio(str(demo / "sunset-then-night.webm")) is None
     ball = load_video_audio(str(demo / "bouncing-ball.mp4"))
     assert ball is not None and len(ball) == pytest.approx(6 * 48000, rel=0.01)
+
+
+def test_unknown_duration_switches_to_keyframes_when_long(tmp_path, monkeypatch):
+    path = make_video(tmp_path / "gop.mkv", fps=10, gop=10)
+    with av.open(str(path)) as container:
+        keyframe_pts = {
+            float(f.pts * f.time_base) for f in container.decode(video=0) if f.key_frame
+        }
+    monkeypatch.setattr(video, "_duration_s", lambda container, stream: None)
+    monkeypatch.setattr(video, "FULL_DECODE_MAX_PIXELS", 160 * 120 * 45)  # 4.5 s of frames
+    frames = sample_frames(str(path), rate=2.0, scene_threshold=None)
+    times = [f.t_s for f in frames]
+    # Every frame for the first ~4.5 s (the 0.5 s grid in the moving square), keyframes after.
+    assert {4.0, 4.5} <= set(times)
+    assert all(t in keyframe_pts for t in times if t > 5.0)
+    assert times[-1] >= 10.0
