@@ -11,7 +11,6 @@ library grows by NEW_PER_RUN before each), so each kill lands on live work.
 from __future__ import annotations
 
 import random
-import shutil
 import signal
 import time
 from collections import Counter
@@ -121,24 +120,41 @@ def test_sigkill_at_random_and_at_commit_and_save_points(tmp_path, launcher):
     assert not leftovers
 
 
-def test_ctrl_c_commits_what_is_done_and_says_how_to_resume(tmp_path, launcher):
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "sqlite.before-commit@8",
+        pytest.param(
+            "sqlite.after-commit@8",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="Ctrl-C right after a COMMIT: Catalog.write's `except BaseException` "
+                "runs ROLLBACK with no transaction open, and sqlite3's 'cannot rollback' "
+                "replaces the KeyboardInterrupt (lead: search/catalog.py, roll back only "
+                "`if self._db.in_transaction`)",
+            ),
+        ),
+    ],
+)
+def test_ctrl_c_commits_what_is_done_and_says_how_to_resume(tmp_path, launcher, moment):
+    """Ctrl-C (SIGINT) while the run is held at a pause point in the middle of its work."""
     root = tmp_path / "photos"
-    make_small_photos(root, range(300))
+    make_small_photos(root, range(120))
     data = tmp_path / "data"
-    run = launcher.start(index_args(root, data, "--batch-size", "4"), tmp_path / "run.log")
-    assert run.wait_for("Indexing")
-    time.sleep(1.5)
+    args = index_args(root, data, "--batch-size", "4")
+    run = launcher.start(args, tmp_path / "run.log", {"TROVE_TEST_PAUSE_AT": moment})
+    assert run.wait_for(f"trove-test-pause: {moment.split('@')[0]}"), run.output()
     assert run.kill(signal.SIGINT), "the run ended before Ctrl-C"
-    assert run.status == 130, run.output()
     out = run.output()
+    assert run.status == 130, out
+    assert "Traceback" not in out, out
     assert "Interrupted" in out and "run the same command again to resume" in out, out
     kept = assert_consistent(data, {}, "after Ctrl-C")
-    assert 0 < len(kept) < 300
+    assert 0 < len(kept) < 120
 
     resumed = cli(*index_args(root, data, "--quiet"))
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{300 - len(kept)} indexed" in resumed.stdout, resumed.stdout
+    assert f"{120 - len(kept)} indexed" in resumed.stdout, resumed.stdout
     reference = tmp_path / "reference"
-    shutil.rmtree(reference, ignore_errors=True)
     assert cli(*index_args(root, reference, "--quiet")).returncode == 0
     assert search_all(data) == search_all(reference)
