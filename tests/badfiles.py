@@ -126,8 +126,14 @@ def _sine_flac(seconds: float = 1.0, rate: int = 16000) -> bytes:
 
 
 def zero_byte_files(folder: Path) -> list[BadCase]:
+    # An empty .txt is a valid (empty) text file: indexing it by its name is fine too.
     return [
-        BadCase(f"zero-byte {ext}", kind, (_write(folder / f"empty{ext}", b""),))
+        BadCase(
+            f"zero-byte {ext}",
+            kind,
+            (_write(folder / f"empty{ext}", b""),),
+            expect="either" if ext == ".txt" else "fail",
+        )
         for ext, kind in (
             (".jpg", "image"),
             (".png", "image"),
@@ -284,9 +290,13 @@ def broken_video(folder: Path) -> list[BadCase]:
     mp4 = _ffmpeg(folder / ".scratch" / "v.mp4", *src, "-movflags", "+faststart")
     mkv = _ffmpeg(folder / ".scratch" / "v.mkv", *src)
     shutil.rmtree(folder / ".scratch")
-    # With faststart the moov box (the sample index) comes first: renaming it leaves the
-    # media data with no index at all.
-    no_index = mp4.replace(b"moov", b"free", 1)
+    # The sample index (moov) stays, but its chunk-offset table points past the end of the
+    # file: every sample is "somewhere" that is not there. (Renaming moov is not enough:
+    # FFmpeg finds a moov hidden in a free box.)
+    table = mp4.index(b"stco")
+    entries = struct.unpack(">I", mp4[table + 8 : table + 12])[0]
+    past_the_end = b"\xff\xff\xff\x00" * entries
+    no_index = mp4[: table + 12] + past_the_end + mp4[table + 12 + 4 * entries :]
     return [
         BadCase(
             "truncated MP4/MKV",
@@ -298,7 +308,9 @@ def broken_video(folder: Path) -> list[BadCase]:
             ),
             expect="either",
         ),
-        BadCase("MP4 with no index (moov)", "video", (_write(folder / "no-index.mp4", no_index),)),
+        BadCase(
+            "MP4 with a broken index", "video", (_write(folder / "broken-index.mp4", no_index),)
+        ),
     ]
 
 

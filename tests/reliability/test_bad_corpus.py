@@ -2,8 +2,8 @@
 recorded with a reason and skipped, the good files are indexed, nothing crashes or hangs,
 and memory stays bounded. Each decode, run in an isolated worker, ends within its bound.
 
-Runs as an unprivileged user when the test runs as root (as CI does), so that a file of
-mode 000 is really unreadable.
+Root reads a file of mode 000, so when the tests run as root (as CI does) the unreadable
+case is checked on its own, with the index run dropped to an unprivileged user.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 
 from indexers.isolation import IsolatedDecoder
 from search.errors import BadFileError
-from tests.badfiles import generate, named_pipe, non_utf8_names
+from tests.badfiles import generate, named_pipe, non_utf8_names, unreadable_files
 from tests.reliability.harness import Launcher, committed_items, index_args, make_small_photos
 
 pytestmark = pytest.mark.slow
@@ -51,20 +51,19 @@ def decoder_of(kind: str):
         return None
 
 
+# What a reason must never be: the machinery failing, not the file.
+NOT_A_FILE_PROBLEM = ("ModuleNotFoundError", "ImportError", "Traceback", "forkserver")
+
+
 @pytest.fixture(scope="module")
-def corpus():
-    """The corpus and four good photos, in a folder an unprivileged user can reach."""
-    top = Path(tempfile.mkdtemp(prefix="trove-badfiles-"))
+def corpus(tmp_path_factory):
+    """The corpus and four good photos."""
+    top = tmp_path_factory.mktemp("corpus")
     root = top / "library"
-    cases, unavailable = generate(root / "bad", leave_out=KNOWN_TO_STOP_THE_RUN)
+    leave_out = KNOWN_TO_STOP_THE_RUN + ([unreadable_files] if os.geteuid() == 0 else [])
+    cases, unavailable = generate(root / "bad", leave_out=leave_out)
     make_small_photos(root / "good", range(4))
-    if os.geteuid() == 0:
-        for folder, dirs, files in os.walk(top):
-            for name in [*dirs, *files]:
-                os.lchown(os.path.join(folder, name), NOBODY, NOBODY)
-        os.chown(top, NOBODY, NOBODY)
-    yield top, root, cases, unavailable
-    shutil.rmtree(top, ignore_errors=True)
+    return top, root, cases, unavailable
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +77,7 @@ def launcher():
 def indexed(corpus, launcher):
     top, root, cases, _ = corpus
     vanishing = [str(p) for c in cases if c.vanishes for p in c.paths]
-    env = {"TROVE_TEST_VANISH": "\n".join(vanishing), "HOME": str(top)}
-    if os.geteuid() == 0:
-        env["TROVE_TEST_USER"] = str(NOBODY)
+    env = {"TROVE_TEST_VANISH": "\n".join(vanishing)}
     started = time.monotonic()
     args = index_args(root, top / "data", "--quiet", *TINY_AUDIO_AND_TEXT)
     run = launcher.start(args, top / "run.log", env)
@@ -109,6 +106,8 @@ def test_every_bad_file_is_recorded_with_a_reason_and_the_good_ones_indexed(corp
                 problems.append(f"{case.name}: {path} was indexed, expected a failure")
             elif items[path] is not None and not items[path].strip():
                 problems.append(f"{case.name}: {path} failed without a reason")
+            elif items[path] and any(w in items[path] for w in NOT_A_FILE_PROBLEM):
+                problems.append(f"{case.name}: {path} failed for another reason: {items[path]}")
     assert not problems, "\n".join(problems)
     outcomes: dict[tuple[str, str], int] = {}
     for case in (c for c in cases if c.active):
@@ -197,3 +196,26 @@ def test_a_file_name_that_is_not_utf8_is_reported_not_fatal(tmp_path, launcher):
         printable = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         assert printable in output, output
     assert len([e for e in committed_items(tmp_path / "data").values() if e is None]) == 2
+
+
+def test_an_unreadable_file_is_recorded(tmp_path_factory, launcher):
+    """Mode 000, indexed by a user who may not read it (root may read anything)."""
+    top = Path(tempfile.mkdtemp(prefix="trove-unreadable-"))
+    try:
+        library = top / "library"
+        (private,) = unreadable_files(library)[0].paths
+        make_small_photos(library, range(2))
+        env = {}
+        if os.geteuid() == 0:
+            env = {"TROVE_TEST_USER": str(NOBODY), "HOME": str(top)}
+            for folder, dirs, files in os.walk(top):
+                for name in [*dirs, *files]:
+                    os.lchown(os.path.join(folder, name), NOBODY, NOBODY)
+            os.chown(top, NOBODY, NOBODY)
+        run = launcher.start(index_args(library, top / "data", "--quiet"), top / "run.log", env)
+        assert run.join() == 0, run.output()[-3000:]
+        items = committed_items(top / "data")
+        assert "Permission denied" in (items.get(str(private)) or ""), items
+        assert sum(e is None for e in items.values()) == 2
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
