@@ -107,10 +107,11 @@ def _picture(path: str, box: int, at_s: float | None) -> Image.Image:
 def waveform_picture(
     samples: np.ndarray, rate: int, box: int, duration_s: float | None = None
 ) -> Image.Image:
-    """A box-wide, 3:4-high picture of a sound: each column spans the loudest and quietest
-    sample of its slice (peaks scaled to the loudest, so a quiet recording still shows), a
-    line at the middle, and the length in the corner."""
-    width, height = box, box * 3 // 4
+    """A square picture of a sound (the gallery crops to squares): each column spans the
+    loudest and quietest sample of its slice (peaks scaled to the loudest, so a quiet
+    recording still shows), a line at the middle, and the length in the top corner (the
+    gallery's caption covers the bottom)."""
+    width = height = box
     picture = Image.new("RGB", (width, height), WAVE_BACKGROUND)
     draw = ImageDraw.Draw(picture)
     middle = height // 2
@@ -129,15 +130,14 @@ def waveform_picture(
             draw.line([(x, y0), (x, max(y1, y0 + 1))], fill=WAVE_COLOUR, width=max(1, int(step)))
     length = duration_s if duration_s is not None else samples.size / rate
     font = ImageFont.load_default(size=max(10, box // 14))
-    draw.text(
-        (box // 32, height - box // 32), clock(length), font=font, fill=WAVE_TEXT, anchor="lb"
-    )
+    draw.text((box // 32, box // 32), clock(length), font=font, fill=WAVE_TEXT, anchor="lt")
     return picture
 
 
 def page_card(title: str, text: str, box: int, suffix: str = "") -> Image.Image:
-    """A document as a 3:4 paper card: its title, then its first lines, wrapped."""
-    width, height = box * 3 // 4, box
+    """A document as a square paper card (the gallery crops to squares): its title, then
+    its first lines, wrapped, and its format under the folded corner."""
+    width = height = box
     card = Image.new("RGB", (width, height), CARD_BACKGROUND)
     draw = ImageDraw.Draw(card)
     margin = max(4, box // 16)
@@ -150,7 +150,8 @@ def page_card(title: str, text: str, box: int, suffix: str = "") -> Image.Image:
     for line in _wrap(draw, title, title_font, width - 2 * margin - fold)[:3]:
         draw.text((margin, y), line, font=title_font, fill=CARD_TITLE)
         y += int(title_font.size * 1.25)
-    y += margin // 2
+    # The body runs the full width, so it starts below the format badge.
+    y = max(y + margin // 2, fold + margin + body_font.size)
     body = text.strip()
     if body.startswith(title):  # plain text and Markdown take their title from line one
         body = body[len(title) :].lstrip()
@@ -163,7 +164,11 @@ def page_card(title: str, text: str, box: int, suffix: str = "") -> Image.Image:
     if suffix:
         badge = suffix.lstrip(".").upper()
         draw.text(
-            (width - margin, height - margin), badge, font=title_font, fill=CARD_BADGE, anchor="rb"
+            (width - margin, fold + margin // 2),
+            badge,
+            font=body_font,
+            fill=CARD_BADGE,
+            anchor="rt",
         )
     return card
 

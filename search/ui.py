@@ -594,8 +594,8 @@ def make_filters(
     max_duration: float | None = None,
 ) -> SearchFilters:
     """SearchFilters from form fields: blanks are "no filter"; a minimum score of 0 (the
-    slider's rest) is none; dates are YYYY-MM-DD, both ends included; durations are seconds
-    (an empty field, or a minimum of 0, is none)."""
+    slider's rest) is none; dates are YYYY-MM-DD, both ends included; durations are seconds,
+    and an empty field or 0 (where a cleared number field rests) is no limit."""
     return SearchFilters(
         kinds=tuple(kinds or ()),
         folder=(folder or "").strip() or None,
@@ -604,7 +604,7 @@ def make_filters(
         min_score=float(min_score) if min_score else None,
         sort=sort or "relevance",
         min_duration=float(min_duration) if min_duration else None,
-        max_duration=float(max_duration) if max_duration is not None else None,
+        max_duration=float(max_duration) if max_duration else None,
     )
 
 
@@ -883,7 +883,7 @@ def build_app(ui: TroveUI) -> gr.Blocks:
                         max_duration = gr.Number(
                             None,
                             label="Longest (seconds)",
-                            info="empty: no limit",
+                            info="0 or empty: no limit",
                             minimum=0,
                             elem_id="max-duration",
                         )

@@ -642,6 +642,7 @@ def test_a_mixed_library_in_a_real_browser(tmp_path: Path) -> None:
             page.locator("#min-duration input").fill("5")
             query.fill("birds")
             query.press("Enter")
+            expect(status).to_contain_text("2 results")
             expect(thumbs).to_have_count(2)
             names = {
                 thumbs.nth(i).locator(".caption-label").inner_text().rsplit("/", 1)[1]

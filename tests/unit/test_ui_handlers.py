@@ -612,8 +612,7 @@ def test_every_kind_gets_a_gallery_picture_and_a_captioned_moment(mixed):
             assert np.abs(pixels - expected).mean() < 25
         else:
             assert pixels.std() > 10, f"{kind}: a blank picture"
-    assert sizes["audio"] == (384, 288), "a waveform is a wide picture"
-    assert sizes["document"] == (288, 384), "a page card stands upright"
+    assert sizes["audio"] == sizes["document"] == (384, 384), "squares, as the gallery shows"
     assert sizes["video"] == (160, 120), "a video still is the frame, not upscaled"
 
     video = by_kind["video"]
@@ -631,8 +630,8 @@ def test_every_kind_gets_a_gallery_picture_and_a_captioned_moment(mixed):
 def test_the_waveform_follows_the_sound(tmp_path):
     quiet_then_loud = np.concatenate([silence(2.0, 8000), tone(440, 2.0, 8000, amplitude=0.5)])
     picture = waveform_picture(quiet_then_loud, 8000, 200)
-    assert picture.size == (200, 150)
-    column = np.asarray(picture.convert("L"), dtype=float)[:120]  # above the time label
+    assert picture.size == (200, 200)
+    column = np.asarray(picture.convert("L"), dtype=float)[30:]  # below the time label
     lit = (column > 120).sum(axis=0)
     assert lit[5:95].max() <= 3, "silence is a flat line"
     assert lit[105:195].min() > 60, "the tone fills most of the height"
@@ -642,7 +641,7 @@ def test_the_page_card_shows_the_title_and_first_lines():
     card = np.asarray(page_card("Harbour notes", "The harbour at dawn.", 384, ".pdf").convert("L"))
     blank = np.asarray(page_card("", "", 384).convert("L"))
     ink = card < 150
-    assert card.shape == (384, 288)
+    assert card.shape == (384, 384)
     assert ink[10:60].sum() > 200, "the title is drawn at the top"
     assert ink[60:120].sum() > 100, "then the text"
     assert (blank < 150).sum() == 0
@@ -658,7 +657,7 @@ def test_details_of_a_sound_a_video_and_a_document(mixed):
     assert "**Sample rate** 48 kHz" in text and "**Title** Bell" in text
     assert f"({file_url(bell.path)}#t=1,3)" in text and "Open the original at 0:01" in text
     with Image.open(bell.preview) as im:
-        assert im.size == (1600, 1200), "the panel's waveform is drawn at its own size"
+        assert im.size == (1600, 1600), "the panel's waveform is drawn at its own size"
 
     video_path = str(root / "videos" / "late-tone.mp4")
     at_start, at_eight = ui.item_detail(video_path), ui.item_detail(video_path, 8.0)
@@ -708,7 +707,9 @@ def test_kind_and_duration_filters(mixed):
     assert [Path(r.path).name for r in ui.search(SearchRequest("x", filters=short)).results] == [
         "bell.wav"
     ]
-    assert make_filters(min_duration=0, max_duration=None) == SearchFilters()
+    # A cleared number field sends 0: no limit at either end.
+    assert make_filters(min_duration=0, max_duration=0) == SearchFilters()
+    assert make_filters(max_duration=None) == SearchFilters()
     with pytest.raises(QueryError, match="duration range is empty"):
         make_filters(min_duration=10, max_duration=5)
     docs = ui.search(SearchRequest(query="cat", filters=make_filters(["document"])))
