@@ -41,7 +41,7 @@ def check(query: str, images: tuple[str, ...] = ()) -> None:
         assert term.value
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(QUERY_TEXT)
 @example("~nobody-here.jpg")  # expanding ~user for a user that does not exist
 @example("./" + "x" * 5000 + ".jpg")  # a path too long for the file system
@@ -53,7 +53,7 @@ def test_any_query_text_parses_or_raises_query_error(query):
     check(query)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(PIECES, st.text(max_size=40)), max_size=3).map(tuple))
 def test_any_image_argument_parses_or_raises_query_error(images):
     check("beach", images)
