@@ -29,10 +29,11 @@ if TYPE_CHECKING:
     from search.ui import TroveUI
 
 THUMB_SIZE = 384
-# A sound's waveform is drawn from its first few minutes, decoded at a low rate: enough for
-# the shape of a song or a recording, without decoding an hour-long one to show a picture.
+# A sound's waveform is drawn from its first few minutes (an hour-long recording is not
+# decoded whole to show a picture), at a rate that keeps what is heard up to 11 kHz: a lower
+# one would filter out a bird's song or a whistle and draw it as silence.
 WAVEFORM_MAX_S = 300.0
-WAVEFORM_RATE = 8000
+WAVEFORM_RATE = 22_050
 # A document's card shows its title and the start of its text, as much as fits.
 CARD_TEXT_CHARS = 1500
 WAVE_BACKGROUND, WAVE_AXIS, WAVE_COLOUR, WAVE_TEXT = (
@@ -94,7 +95,8 @@ def _picture(path: str, box: int, at_s: float | None) -> Image.Image:
         from indexers.audio import load_audio
 
         clip = load_audio(path, WAVEFORM_RATE, WAVEFORM_MAX_S)
-        return waveform_picture(clip.samples, clip.sample_rate, box, clip.duration_s)
+        label = clock(clip.duration_s) if clip.decoded_all else f"first {clock(clip.duration_s)}"
+        return waveform_picture(clip.samples, box, label)
     if kind == "document":
         from indexers.text import load_document
 
@@ -104,13 +106,11 @@ def _picture(path: str, box: int, at_s: float | None) -> Image.Image:
     return image
 
 
-def waveform_picture(
-    samples: np.ndarray, rate: int, box: int, duration_s: float | None = None
-) -> Image.Image:
+def waveform_picture(samples: np.ndarray, box: int, label: str = "") -> Image.Image:
     """A square picture of a sound (the gallery crops to squares): each column spans the
     loudest and quietest sample of its slice (peaks scaled to the loudest, so a quiet
-    recording still shows), a line at the middle, and the length in the top corner (the
-    gallery's caption covers the bottom)."""
+    recording still shows), a line at the middle, and `label` (its length) in the top corner
+    (the gallery's caption covers the bottom)."""
     width = height = box
     picture = Image.new("RGB", (width, height), WAVE_BACKGROUND)
     draw = ImageDraw.Draw(picture)
@@ -128,9 +128,9 @@ def waveform_picture(
             y0 = middle - int(max(top, 0.0) * reach)
             y1 = middle - int(min(bottom, 0.0) * reach)
             draw.line([(x, y0), (x, max(y1, y0 + 1))], fill=WAVE_COLOUR, width=max(1, int(step)))
-    length = duration_s if duration_s is not None else samples.size / rate
-    font = ImageFont.load_default(size=max(10, box // 14))
-    draw.text((box // 32, box // 32), clock(length), font=font, fill=WAVE_TEXT, anchor="lt")
+    if label:
+        font = ImageFont.load_default(size=max(10, box // 14))
+        draw.text((box // 32, box // 32), label, font=font, fill=WAVE_TEXT, anchor="lt")
     return picture
 
 

@@ -629,12 +629,22 @@ def test_every_kind_gets_a_gallery_picture_and_a_captioned_moment(mixed):
 
 def test_the_waveform_follows_the_sound(tmp_path):
     quiet_then_loud = np.concatenate([silence(2.0, 8000), tone(440, 2.0, 8000, amplitude=0.5)])
-    picture = waveform_picture(quiet_then_loud, 8000, 200)
+    picture = waveform_picture(quiet_then_loud, 200, "0:04")
     assert picture.size == (200, 200)
     column = np.asarray(picture.convert("L"), dtype=float)[30:]  # below the time label
     lit = (column > 120).sum(axis=0)
     assert lit[5:95].max() <= 3, "silence is a flat line"
     assert lit[105:195].min() > 60, "the tone fills most of the height"
+
+
+def test_a_sound_file_is_drawn_up_to_high_pitches(tmp_path):
+    from search.media import Thumbnails
+
+    whistle = write_audio(tmp_path / "whistle.wav", chirp(3000, 9000, 2.0))
+    with Image.open(Thumbnails(tmp_path / "thumbs").get(str(whistle))) as im:
+        assert im.size == (384, 384)
+        lit = (np.asarray(im.convert("L"), dtype=float)[60:] > 120).sum(axis=0)
+    assert lit[8:-8].min() > 150, "a 9 kHz whistle is drawn as loud as its start, not silence"
 
 
 def test_the_page_card_shows_the_title_and_first_lines():
