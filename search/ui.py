@@ -566,11 +566,15 @@ def _uploaded(path: str) -> str:
 
 def _query_slot(path: str, kind: str | None) -> str:
     """Which of parse_query's file lists a query file belongs in, by its kind."""
-    if kind not in QUERY_SLOTS:
-        what = "a document" if kind == "document" else f"not a file Trove reads ({Path(path).name})"
+    name = Path(path).name
+    if kind == "document":
         raise QueryError(
-            f"Search by a photo, a sound or a video; {Path(path).name} is {what}. To find "
-            f"documents like it, type some of its words."
+            f"Search by a photo, a sound or a video; {name} is a document. To find documents "
+            f"like it, type some of its words."
+        )
+    if kind not in QUERY_SLOTS:
+        raise QueryError(
+            f"Search by a photo, a sound or a video; {name} is none of these (by its extension)."
         )
     return QUERY_SLOTS[kind]
 

@@ -701,8 +701,12 @@ def test_a_dropped_sound_or_video_is_the_query(mixed, uploads):
         assert similar.results[0].path == str(root / name)
     note = uploads / "note.txt"
     note.write_text("a note")
-    with pytest.raises(QueryError, match="Search by a photo, a sound or a video"):
+    with pytest.raises(QueryError, match="note.txt is a document"):
         ui.search(SearchRequest(files=(str(note),)))
+    data = uploads / "data.bin"
+    data.write_bytes(b"\x00" * 16)
+    with pytest.raises(QueryError, match="Search by a photo, a sound or a video; data.bin is"):
+        ui.search(SearchRequest(files=(str(data),)))
     with pytest.raises(QueryError, match="type some of its words"):
         ui.search(SearchRequest(similar_to=str(root / "docs" / "harbour.pdf")))
     with pytest.raises(QueryError, match="must be uploaded"):
