@@ -99,6 +99,8 @@ CSS = """
 }
 /* The results grow the page instead of scrolling inside a box of their own. */
 #results .grid-wrap { max-height: none !important; overflow-y: auto; }
+/* Gradio gives a short result list fewer, wider columns: two results would fill the page. */
+#results .grid-container { grid-template-columns: repeat(4, minmax(0, 1fr)) !important; }
 .field-row { align-items: flex-end; }
 .field-row > button { flex-grow: 0; margin-bottom: var(--spacing-lg); }
 """
