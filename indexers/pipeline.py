@@ -413,9 +413,13 @@ class Indexer:
                     vectors[where][key] = vector
         for (i, j), role in pooled:
             key = self.encoders.key(role)
-            parts = [v[key] for (fi, _), v in vectors.items() if fi == i and key in v]
+            parts = [
+                (v[key], _span(batch[fi].segments[fj]))
+                for (fi, fj), v in vectors.items()
+                if fi == i and key in v
+            ]
             if parts:
-                vectors[(i, j)][key] = pool(np.stack(parts))
+                vectors[(i, j)][key] = pool(np.stack([v for v, _ in parts]), [w for _, w in parts])
         return vectors
 
     def _encode_role(self, role: str, values: list) -> np.ndarray:
@@ -459,6 +463,13 @@ class Indexer:
         for key in old_keys:
             self.stores.pop(key, None)
             self.library.index_path(key).unlink(missing_ok=True)
+
+
+def _span(segment) -> float:
+    """The seconds a segment stands for (1 for one without a time range)."""
+    if segment.start_s is None or segment.end_s is None:
+        return 1.0
+    return max(segment.end_s - segment.start_s, 1e-3)
 
 
 def _reason(exc: Exception) -> str:

@@ -163,8 +163,10 @@ class Segmenter:
             found.path,
             rate,
             video.MAX_FRAMES_PER_VIDEO,
-            None,
+            video.DEFAULT_SCENE_THRESHOLD,
             clip_encoder.spec.image_size,
+            # sample_frames stops itself after MAX_DECODE_SECONDS; this is the backstop.
+            timeout_s=video.MAX_DECODE_SECONDS + NATIVE_TIMEOUT_S,
         )
         if not frames:
             raise BadFileError("no frame could be decoded")
@@ -175,12 +177,8 @@ class Segmenter:
         whole: dict[str, Any] = {"image": POOLED}
         if info.has_audio and self.wants("audio"):
             clap = self.encoders.get("clap")
-            samples = self.isolation.run(
-                video.load_video_audio,
-                found.path,
-                clap.sample_rate,
-                timeout_s=video.MAX_DECODE_SECONDS + NATIVE_TIMEOUT_S,
-            )
+            # At most MAX_AUDIO_SECONDS of sound are decoded: far faster than real time.
+            samples = self.isolation.run(video.load_video_audio, found.path, clap.sample_rate)
             sound = self._sound_segments(samples, clap) if samples is not None else []
             segments += sound
             if sound:

@@ -278,18 +278,13 @@ class SearchEngine:
             from indexers import video
 
             try:
-                frames = video.sample_frames(
-                    term.value,
-                    video.DEFAULT_FRAME_RATE,
-                    video.MAX_FRAMES_PER_VIDEO,
-                    None,
-                    clip.spec.image_size,
-                )
+                frames = video.sample_frames(term.value, min_side=clip.spec.image_size)
             except BadFileError as exc:
                 raise QueryError(f"Cannot use {term.value} as a query video: {exc}") from None
             if not frames:
                 raise QueryError(f"Cannot use {term.value} as a query video: no frames.")
-            return pool(clip.encode_images([f.image for f in frames]))
+            spans = [f.end_s - f.t_s for f in frames]
+            return pool(clip.encode_images([f.image for f in frames]), spans)
         return clip.encode_images([_query_image(term.value, clip.spec.image_size)])[0]
 
     def _sound_vector(self, path: str, optional: bool = False) -> np.ndarray | None:

@@ -201,12 +201,17 @@ def load_or_fit_bridge(
     return bridge
 
 
-def pool(vectors: np.ndarray) -> np.ndarray:
+def pool(vectors: np.ndarray, weights=None) -> np.ndarray:
     """One vector for a whole file (a sound's windows, a video's frames, a query clip): the
-    re-normalised mean of its segments' vectors."""
+    re-normalised mean of its segments' vectors, weighted (e.g. by the seconds each video
+    frame stands for, so a long still shot is not outvoted by a burst of scene-cut frames)."""
     if len(vectors) == 0:
         raise ValueError("nothing to pool: a file with no vectors has no file vector")
-    mean = np.asarray(vectors, dtype=np.float32).mean(axis=0)
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if weights is not None and float(np.sum(weights)) > 0:
+        mean = np.average(vectors, axis=0, weights=np.asarray(weights, dtype=np.float64))
+    else:
+        mean = vectors.mean(axis=0)
     return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
 

@@ -77,12 +77,6 @@ def index_run(library, tiny_encoder):
 @pytest.fixture(scope="session")
 def vit_b32_checkpoint(tmp_path_factory) -> Path:
     """Random-weight ViT-B-32 saved as an open_clip .safetensors state dict (no download)."""
-    import open_clip
-    import torch
-    from safetensors.torch import save_file
+    from tests.checkpoints import save_random_vit_b32
 
-    torch.manual_seed(1234)
-    model = open_clip.create_model("ViT-B-32", pretrained=None)
-    path = tmp_path_factory.mktemp("weights") / "open_clip_model.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    return path
+    return save_random_vit_b32(tmp_path_factory.mktemp("weights") / "open_clip_model.safetensors")

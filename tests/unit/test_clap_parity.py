@@ -9,15 +9,14 @@ time, normalised; Trove batches, pads and sorts, so equality is not automatic.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
 
 from indexers.audio import audio_windows, load_audio
 from search.models import ClapEncoder, get_preset
-from search.models.clap import TEXT_MAX_TOKENS, UNFUSED_FEATURES, byte_level_tokenizer
+from search.models.clap import TEXT_MAX_TOKENS
+from tests.checkpoints import save_random_clap_htsat_unfused
 from tests.media_audio import chirp, noise_burst, speech, tone, write_audio
 
 pytestmark = pytest.mark.slow
@@ -35,21 +34,7 @@ PARITY_TEXTS = [
 @pytest.fixture(scope="module")
 def clap_checkpoint(tmp_path_factory):
     """Random-weight HTSAT-unfused saved like the hub repo: weights, config, tokenizer files."""
-    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel
-
-    folder = tmp_path_factory.mktemp("clap-htsat-unfused")
-    config = ClapConfig(audio_config={"enable_fusion": False})
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1234)
-        model = ClapModel(config)
-    model.save_pretrained(folder)
-    tokenizer = byte_level_tokenizer()
-    tokenizer.save_pretrained(folder)
-    # The hub repo also carries the slow-tokenizer files, which the preset requires.
-    (folder / "vocab.json").write_text(json.dumps(tokenizer.get_vocab()))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    ClapFeatureExtractor(**UNFUSED_FEATURES).save_pretrained(folder)
-    return folder
+    return save_random_clap_htsat_unfused(tmp_path_factory.mktemp("clap-htsat-unfused"))
 
 
 @pytest.fixture(scope="module")
