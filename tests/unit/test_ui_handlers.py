@@ -558,7 +558,8 @@ BELL_RATE = 48_000
 def mixed(tmp_path_factory) -> Iterator[tuple[TroveUI, Path]]:
     """A UI over photos, two sounds, a video with a tone from 6 s to 10 s, a text note and
     a PDF, indexed with the tiny CLIP, CLAP and text models (and a sound that is noise to
-    every decoder, which the index run records as failed)."""
+    every decoder, which the index run records as failed). Indexing it (the CLIP <-> CLAP
+    bridge included) takes about 20 s here, so the tests using it are marked slow."""
     from indexers.pipeline import Indexer
     from search.catalog import Root
     from search.library import Library
@@ -593,6 +594,7 @@ def mixed(tmp_path_factory) -> Iterator[tuple[TroveUI, Path]]:
     ui.close()
 
 
+@pytest.mark.slow
 def test_every_kind_gets_a_gallery_picture_and_a_captioned_moment(mixed):
     ui, root = mixed
     page = ui.search(SearchRequest(query="a bell ringing in the harbour"))
@@ -657,6 +659,7 @@ def test_the_page_card_shows_the_title_and_first_lines():
     assert (blank < 150).sum() == 0
 
 
+@pytest.mark.slow
 def test_details_of_a_sound_a_video_and_a_document(mixed):
     ui, root = mixed
     bell = ui.item_detail(str(root / "sounds" / "bell.wav"))
@@ -688,6 +691,7 @@ def test_details_of_a_sound_a_video_and_a_document(mixed):
     assert {r.kind for r in page.results} == {"audio"} and len(page.results) == 2
 
 
+@pytest.mark.slow
 def test_a_dropped_sound_or_video_is_the_query(mixed, uploads):
     ui, root = mixed
     for name in ("sounds/bell.wav", "videos/late-tone.mp4"):
@@ -713,6 +717,7 @@ def test_a_dropped_sound_or_video_is_the_query(mixed, uploads):
         ui.search(SearchRequest(files=(str(root / "sounds" / "bell.wav"),)))
 
 
+@pytest.mark.slow
 def test_kind_and_duration_filters(mixed):
     ui, root = mixed
     longer = ui.search(SearchRequest(query="x", filters=make_filters(min_duration=5)))
@@ -730,6 +735,7 @@ def test_kind_and_duration_filters(mixed):
     assert {r.kind for r in docs.results} == {"document"}
 
 
+@pytest.mark.slow
 def test_media_policy_serves_every_kind_of_library_file(mixed):
     ui, root = mixed
     policy = MediaPolicy(ui)
