@@ -178,9 +178,12 @@ class IndexJobs:
             # The run gets its own catalog connection, so the UI's reads never queue behind
             # its write transactions (WAL lets readers go on while it writes).
             library = Library(self.data_dir)
+            # The library's own sound and text models; a trial with the untrained tiny-clip
+            # pairs it with the untrained tiny-clap, as `app.py demo` does.
+            sound = library.model("clap") or ("tiny-clap" if encoder.spec.is_tiny else None)
             indexer = Indexer(
                 library,
-                Encoders(encoder),
+                Encoders(encoder, sound, library.model("text")),
                 batch_size=self.batch_size,
                 workers=self.workers,
                 progress=False,

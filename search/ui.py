@@ -80,7 +80,8 @@ on the offline machine (or copy the single `open_clip_model.safetensors` and pas
 `--model-path`). When no weights are found, the command stops with one paragraph naming the
 model, each place it looked and why that failed, and these commands."""
 BRIDGE_NOTE = (
-    "The CLAP bridge figures (how well sounds and pictures line up) arrive with audio search."
+    "How well sounds and pictures line up (the CLIP <-> CLAP bridge's held-out figures): "
+    "`python app.py models info clap-htsat-unfused` (or tiny-clap) on this machine."
 )
 TRIAL_HINT = (
     "For a trial without weights, choose tiny-clip under Library > Model and start indexing "
