@@ -237,7 +237,10 @@ class Catalog:
                     )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # Ctrl-C can land just after COMMIT: then there is nothing to roll back, and
+                # a failing ROLLBACK must not hide the interrupt.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
 
     def _query(self, sql: str, params: Iterable = ()) -> list[tuple]:
