@@ -218,7 +218,8 @@ class Catalog:
                     self._db.execute(f"PRAGMA user_version = {target}")
                     self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
                     raise
 
     @contextmanager
