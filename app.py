@@ -42,7 +42,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise TroveError(
             "Nothing to index yet: give a folder, e.g. `python app.py index ~/Pictures`."
         )
-    check_roots(roots)
+    check_roots(roots, existing.catalog if existing else None)
     encoders = _encoders(args, existing)
     encoders.clip.resolve()
     library = existing or _library(args, create=True)

@@ -7,7 +7,9 @@ through `on_error` and the walk goes on.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -77,4 +79,29 @@ def walk(
             except OSError as exc:  # a dangling symlink, or a file gone since listing
                 report(exc)
                 continue
+            if not stat.S_ISREG(st.st_mode):
+                # Opening a named pipe waits for a writer for ever; sockets and devices are
+                # not files anyone means to index either.
+                report(OSError(errno.EINVAL, "not a regular file (a pipe, socket or device)", path))
+                continue
+            if not _utf8(path):
+                # The catalog (and every tool that shows paths) needs text: say which file,
+                # printably, and what to do.
+                shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                report(
+                    OSError(
+                        errno.EILSEQ,
+                        "the file name is not valid UTF-8: rename the file to index it",
+                        shown,
+                    )
+                )
+                continue
             yield FoundFile(path, st.st_size, st.st_mtime_ns, kind)
+
+
+def _utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -177,8 +177,16 @@ ITEM_COLUMNS = ", ".join(Item.__dataclass_fields__)
 class Catalog:
     """One SQLite file in WAL mode: many readers, one writer, readers never block."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+        """`read_only` opens an existing catalog for reading only (a data folder on a
+        read-only disk): no journal change, no migration, every write refused by SQLite."""
         self.path = Path(path)
+        self._lock = threading.RLock()
+        self.read_only = read_only
+        if read_only:
+            self._db = _connect_read_only(self.path)
+            self._check_readable_version()
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=30
@@ -186,8 +194,17 @@ class Catalog:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute("PRAGMA foreign_keys = ON")
-        self._lock = threading.RLock()
         self.migrate()
+
+    def _check_readable_version(self) -> None:
+        from search.errors import TroveError
+
+        if self.schema_version != SCHEMA_VERSION:
+            raise TroveError(
+                f"The catalog {self.path} has schema version {self.schema_version} and this "
+                f"Trove reads version {SCHEMA_VERSION}; it can only be upgraded with write "
+                f"access. Open it once where its folder is writable."
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -581,6 +598,23 @@ class Catalog:
 
     def failures(self) -> list[tuple[str, str]]:
         return self._query("SELECT path, error FROM items WHERE error IS NOT NULL ORDER BY path")
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection. WAL readers normally need to create the -shm file beside the
+    catalog; when the folder forbids that, `immutable` reads the file as it is (no other
+    process can be writing to a read-only disk anyway)."""
+    uri = path.resolve().as_uri()
+    for mode in ("mode=ro", "immutable=1"):
+        db = sqlite3.connect(
+            f"{uri}?{mode}", uri=True, isolation_level=None, check_same_thread=False
+        )
+        try:
+            db.execute("PRAGMA user_version").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            db.close()
+    raise sqlite3.OperationalError(f"unable to open database file {path} for reading")
 
 
 def _fill_item_fts(db: sqlite3.Connection) -> None:

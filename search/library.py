@@ -105,8 +105,16 @@ class Library:
                 f"No Trove library in {self.data_dir} yet. Index a folder first: "
                 f"`python app.py index ~/Pictures` (or point --data-dir at an existing library)."
             )
-        with storage_errors(self.data_dir):
-            self.catalog = Catalog(catalog_path(self.data_dir))
+        self.read_only = False
+        try:
+            with storage_errors(self.data_dir):
+                self.catalog = Catalog(catalog_path(self.data_dir))
+        except StorageError:
+            if create or not catalog_path(self.data_dir).exists():
+                raise
+            # A library on a read-only disk (or not ours to write) can still be searched.
+            self.catalog = Catalog(catalog_path(self.data_dir), read_only=True)
+            self.read_only = True
         self._lock_path = self.data_dir / "indexer.lock"
 
     def close(self) -> None:
@@ -142,7 +150,8 @@ class Library:
         return load_encoder(requested or built or DEFAULT_CLIP_MODEL, model_path)
 
     def open_store(self, key: str, dim: int, save_if_rebuilt: bool = True) -> VectorStore:
-        return open_store(self.catalog, self.index_path(key), key, dim, save_if_rebuilt)
+        save = save_if_rebuilt and not self.read_only
+        return open_store(self.catalog, self.index_path(key), key, dim, save)
 
     def moment_still(self, item, at_s: float) -> str | None:
         """A cached still of a video at `at_s`, beside the catalog (None if undecodable)."""

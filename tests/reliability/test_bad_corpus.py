@@ -29,8 +29,8 @@ NOBODY = 65534
 # the memory the whole index run may reach: the tiny model, torch and the decode workers.
 DECODE_BOUND_S = 10.0
 RUN_MEMORY_BOUND_MIB = 2048
-# Cases that stop or hang the whole run today, each with its own xfail test below: the rest
-# of the corpus is checked without them.
+# Cases with a test of their own below (each needs its own run to be checked); the corpus
+# test leaves them out.
 KNOWN_TO_STOP_THE_RUN = [named_pipe, non_utf8_names]
 TINY_AUDIO_AND_TEXT = ("--audio-model", "tiny-clap", "--text-model", "tiny-text")
 # The decode function each kind's files go through (the video one opens the container and
@@ -156,11 +156,6 @@ def test_each_decode_ends_within_its_bound(corpus, tmp_path):
         print(f"slowest {kind} decode: {took:.2f} s, {what}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a FIFO named .jpg blocks the run in open() (fingerprint, then decode): the walk "
-    "must skip files that are not regular files (lead: indexers/walk.py)",
-)
 def test_a_named_pipe_is_skipped_not_waited_on(tmp_path, launcher):
     (pipe,) = named_pipe(tmp_path / "library")[0].paths
     make_small_photos(tmp_path / "library", range(2))
@@ -177,12 +172,6 @@ def test_a_named_pipe_is_skipped_not_waited_on(tmp_path, launcher):
     assert str(pipe) not in items or items[str(pipe)], items  # left out, or failed with a reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a file name that is not UTF-8 crashes the run (UnicodeEncodeError in the catalog "
-    "insert): the walk must report it (printable name, reason) and not yield it "
-    "(lead: indexers/walk.py, and the summary printing)",
-)
 def test_a_file_name_that_is_not_utf8_is_reported_not_fatal(tmp_path, launcher):
     case = non_utf8_names(tmp_path / "library")[0]
     make_small_photos(tmp_path / "library", range(2))

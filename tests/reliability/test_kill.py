@@ -124,16 +124,7 @@ def test_sigkill_at_random_and_at_commit_and_save_points(tmp_path, launcher):
     "moment",
     [
         "sqlite.before-commit@8",
-        pytest.param(
-            "sqlite.after-commit@8",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="Ctrl-C right after a COMMIT: Catalog.write's `except BaseException` "
-                "runs ROLLBACK with no transaction open, and sqlite3's 'cannot rollback' "
-                "replaces the KeyboardInterrupt (lead: search/catalog.py, roll back only "
-                "`if self._db.in_transaction`)",
-            ),
-        ),
+        "sqlite.after-commit@8",
     ],
 )
 def test_ctrl_c_commits_what_is_done_and_says_how_to_resume(tmp_path, launcher, moment):
