@@ -154,7 +154,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Roots:    {', '.join(status['roots']) or 'none'}")
     print(f"Items:    {items}")
     print(
-        f"Indexes:  {status['index_vectors']} vectors in {len(indexes)} indexes; "
+        f"Indexes:  {status['index_vectors']} vectors in {len(indexes)} "
+        f"{'index' if len(indexes) == 1 else 'indexes'}; "
         f"{status['size_on_disk_bytes'] / 1e6:.1f} MB of catalog and indexes on disk"
     )
     print(f"Failed:   {len(status['failed'])}")

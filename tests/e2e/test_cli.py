@@ -124,16 +124,17 @@ def test_index_then_status(indexed: Indexed) -> None:
     assert status["model"] == "tiny-clip"
     assert status["items"] == {"image": n}
     assert status["roots"] == [str(indexed.lib.resolve())]
-    assert status["index_vectors"] == n
+    assert status["index_vectors"] == n and status["indexes"] == {"tiny-clip": n}
+    assert status["models"] == {"clip": "tiny-clip"}
     assert status["failed"] == []
     assert Path(status["data_dir"]) == indexed.data.resolve()
     assert status["size_on_disk_bytes"] > 0
 
     human = ok(trove("status", data_dir=indexed.data)).stdout
     assert "{" not in human, "plain `status` should not print JSON"
-    assert re.search(r"^Model:\s+tiny-clip$", human, re.MULTILINE), human
+    assert re.search(r"^Models:\s+tiny-clip \(clip\)$", human, re.MULTILINE), human
     assert re.search(rf"^Items:\s+{n} image$", human, re.MULTILINE), human
-    assert re.search(rf"^Index:\s+{n} vectors", human, re.MULTILINE), human
+    assert re.search(rf"^Indexes:\s+{n} vectors in 1 index;", human, re.MULTILINE), human
     assert str(indexed.lib.resolve()) in human
     assert re.search(r"^Failed:\s+0$", human, re.MULTILINE), human
 
