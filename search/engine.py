@@ -101,7 +101,6 @@ class _Scale:
 class _Hits:
     """One index's answer: segment ids with calibrated scores, best first."""
 
-    key: str
     ids: np.ndarray
     scores: np.ndarray
     exhausted: bool
@@ -175,8 +174,9 @@ class SearchEngine:
             wanted = max(wanted, DATE_SORT_POOL)
         matches = self._matches(searches, words, wanted, filters)
         if filters.sort == "date":
-            matches.sort(key=lambda r: (-(r.modified or 0.0), -r.score))
-        return matches[offset : offset + k]
+            matches.sort(key=lambda m: (-item_date(m[0].item), -m[1]))
+        # Only the page asked for is dressed up (moments, snippets, video stills).
+        return [file.result(self.library, score, words) for file, score in matches[offset:][:k]]
 
     # -- one query, several indexes ---------------------------------------------------------
 
@@ -328,7 +328,7 @@ class SearchEngine:
         while True:
             hits = [self._hits(search, fetch, scale) for search in searches]
             lexical_hits = self._lexical(words, fetch)
-            results = self._group(hits, lexical_hits, searches, scale, words, filters)
+            results = self._group(hits, lexical_hits, searches, scale, filters)
             exhausted = all(h.exhausted for h in hits) and len(lexical_hits) < fetch
             below_min = filters.min_score is not None and all(
                 not len(h.scores) or h.scores[-1] < filters.min_score for h in hits
@@ -358,7 +358,7 @@ class SearchEngine:
         store = self._store(search.key)
         scores, ids = store.search(search.vector, min(fetch, len(store)))
         exhausted = len(ids) < fetch or fetch >= len(store)
-        return _Hits(search.key, ids, self._calibrated(search, scores, scale), exhausted)
+        return _Hits(ids, self._calibrated(search, scores, scale), exhausted)
 
     def _bridge_fidelity(self, direction: str) -> float:
         """The bridge's held-out mean cosine in one direction, in [0, 1]."""
@@ -370,10 +370,10 @@ class SearchEngine:
             self._backgrounds[key] = self.library.catalog.sample_vectors(key, BACKGROUND_SAMPLE)
         return self._backgrounds[key]
 
-    def _group(self, hits, lexical_hits, searches, scale, words: str, filters: SearchFilters):
-        """Files from the hits: each file's best segment across the indexes decides its
-        semantic score; full-text matches are fused in (search/fusion.py); a file with
-        timed hits reports its best moment."""
+    def _group(self, hits, lexical_hits, searches, scale, filters: SearchFilters):
+        """(file, score) from the hits, best first: each file's best segment across the
+        indexes decides its semantic score; full-text matches are fused in
+        (search/fusion.py)."""
         from search.fusion import fuse_on_semantic_scale
 
         catalog = self.library.catalog
@@ -399,12 +399,11 @@ class SearchEngine:
             ((i, f.score) for i, f in files.items() if f.score is not None), key=lambda p: -p[1]
         )
         fused = fuse_on_semantic_scale(semantic, list(lexical_scores.items()), scale.mean)
-        results = []
-        for item_id, score in fused:
-            file = files.get(item_id)
-            if file is not None and filters.accepts(file.item, score):
-                results.append(file.result(self.library, score, words))
-        return results
+        return [
+            (files[item_id], score)
+            for item_id, score in fused
+            if item_id in files and filters.accepts(files[item_id].item, score)
+        ]
 
     def _exact_scores(self, item_ids, searches, scale):
         """Calibrated scores of files the full-text index found but no vector search
