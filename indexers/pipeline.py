@@ -37,7 +37,7 @@ from indexers.walk import FoundFile, walk
 from search.catalog import Catalog, EncodedItem, EncodedSegment, Root, Saved
 from search.errors import BadFileError, LibraryRootError
 from search.library import Library
-from search.models.encoders import ROLE_SPACE, SPACES, Encoders, meta_key
+from search.models.encoders import ROLE_SPACE, SPACES, Encoders, meta_key, model_keys
 from search.space import pool
 from search.store import VectorStore, choose_index
 
@@ -253,7 +253,7 @@ class Indexer:
         keys = set(self.catalog.vector_keys())
         for space, old in previous.items():
             name = self.encoders.name(space)
-            if old is None and space != "clip" and any(k.split(":")[0] == name for k in keys):
+            if old is None and space != "clip" and keys & set(model_keys(name)):
                 self.catalog.set_meta(meta_key(space), name)
 
     def _unavailable_spaces(self, kinds: set[str]) -> dict[str, str]:
@@ -476,7 +476,7 @@ class Indexer:
             )
             return
         self.catalog.set_meta(meta_key(space), new)
-        old_keys = [k for k in self.catalog.vector_keys() if k.split(":")[0] == previous]
+        old_keys = [k for k in self.catalog.vector_keys() if k in model_keys(previous)]
         self.catalog.drop_vectors(old_keys)
         for key in old_keys:
             self.stores.pop(key, None)

@@ -20,6 +20,11 @@ ROLE_SPACE = {"image": "clip", "caption": "clip", "audio": "clap", "sentence": "
 CAPTION_SUFFIX = ":text"
 
 
+def model_keys(name: str) -> tuple[str, str]:
+    """The vector keys a model's vectors can be stored under."""
+    return (name, name + CAPTION_SUFFIX)
+
+
 def meta_key(space: str) -> str:
     """The catalog meta entry that records which model a library uses in `space`."""
     return f"model.{space}"
