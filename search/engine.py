@@ -352,7 +352,9 @@ class SearchEngine:
         if search.key == scale.key or scale.std <= 1e-6:
             return scores
         z = standardize(scores, self._background(search.key) @ search.vector)
-        return scale.mean + scale.std * search.trust * z
+        # An outlier of a narrow space (image-to-text similarities crowd together) can land
+        # past any cosine; it stays at most an exact match of the first list.
+        return np.minimum(scale.mean + scale.std * search.trust * z, 1.0)
 
     def _hits(self, search: _Search, fetch: int, scale: _Scale) -> _Hits:
         store = self._store(search.key)
