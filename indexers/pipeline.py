@@ -418,7 +418,7 @@ class Indexer:
         for i, d in enumerate(batch):
             for j, pending in enumerate(d.segments):
                 for role, value in pending.inputs.items():
-                    if isinstance(value, str) and value == POOLED:
+                    if value is POOLED:
                         pooled.append(((i, j), role))
                     else:
                         by_role.setdefault(role, []).append(((i, j), value))

@@ -25,7 +25,16 @@ from indexers.walk import FoundFile
 from search.errors import BadFileError
 from search.models.encoders import Encoders
 
-POOLED = "pooled"
+
+class _Pooled:
+    """Marks a role whose vector is the mean of the file's other vectors in that role (a
+    marker object, not a string: a text chunk may say anything)."""
+
+    def __repr__(self) -> str:
+        return "POOLED"
+
+
+POOLED = _Pooled()
 # Seconds a native decoder gets for one file (or one probe) before its worker is killed; the
 # video decoder, which bounds itself by MAX_DECODE_SECONDS, gets that plus this.
 NATIVE_TIMEOUT_S = 60.0
