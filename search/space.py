@@ -47,7 +47,6 @@ DEFAULT_METHOD = "procrustes"
 # Ridge strength, relative to the mean eigenvalue of the centred source covariance; picked on
 # an inner split of the training captions from this grid.
 RIDGE_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0)
-BACKGROUND_SIZE = 2048
 CACHE_VERSION = 1
 
 
@@ -215,26 +214,10 @@ def pool(vectors: np.ndarray, weights=None) -> np.ndarray:
     return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
 
-def sample_background(
-    vectors: np.ndarray, size: int = BACKGROUND_SIZE, seed: int = 0
-) -> np.ndarray:
-    """A fixed random sample of an index's vectors, drawn once per index and reused for every
-    query (a query's background is then one small matrix product)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if len(vectors) <= size:
-        return vectors
-    rows = np.random.default_rng(seed).choice(len(vectors), size, replace=False)
-    return vectors[np.sort(rows)]
-
-
-def background_scores(query: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """The query's similarities to the background sample (inner products of unit vectors)."""
-    return np.asarray(background, dtype=np.float32) @ np.asarray(query, dtype=np.float32)
-
-
 def standardize(scores: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """Z-scores of `scores` against `background`: the same query's similarities to a random
-    sample of the index searched (`background_scores(query, sample_background(vectors))`).
+    """Z-scores of `scores` against `background`: the same query's similarities to a fixed
+    random sample of the index searched (the engine draws it once per index from the
+    catalog, `Catalog.sample_vectors`, so a query's background is one small matrix product).
 
     (score - mean(background)) / std(background). The background includes the relevant items
     in proportion to how often they occur, which for a library is rare, so it estimates the
