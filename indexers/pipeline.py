@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -187,6 +188,8 @@ class Indexer:
         self.stores: dict[str, VectorStore] = {}
         # Spaces whose model has no weights here this run -> the paragraph saying why.
         self.problems: dict[str, str] = {}
+        # False between a catalog commit and the index update that follows it.
+        self._in_step = True
 
     def run(self, roots: Sequence[Root]) -> IndexSummary:
         check_roots(roots, self.catalog)
@@ -207,8 +210,12 @@ class Indexer:
             except (KeyboardInterrupt, _StopRequested):
                 summary.interrupted = True
             finally:
-                if self.catalog.generation != in_sync_with:
+                if self.catalog.generation != in_sync_with and self._in_step:
                     self._save_stores()
+                elif not self._in_step:
+                    # Interrupted between a commit and its index update: the files on
+                    # disk keep their older generation, so the next open rebuilds them.
+                    log.warning("The indexes will be rebuilt from the catalog when next used.")
                 self._record_new_spaces(previous)
             for key, store in self.stores.items():
                 if choose_index(len(store), store.dim).factory != store.index_type:
@@ -222,6 +229,14 @@ class Indexer:
                 if old and old != self.encoders.name(space) and space not in self.problems:
                     self._finish_model_switch(space, old, summary)
         return summary
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """A catalog change and the index update that follows it. Ctrl-C can land between
+        the two (even just after the COMMIT); then the indexes are not saved as if in step."""
+        self._in_step = False
+        yield
+        self._in_step = True
 
     def _prepare_bridge(self) -> None:
         """Fit the CLIP <-> CLAP bridge now (once per pair of models; cached), when the
@@ -317,7 +332,8 @@ class Indexer:
             self.catalog.move_item(item.id, f.path, f.size, f.mtime_ns)
         for item, f in plan.touched:
             self.catalog.touch_item(item.id, f.size, f.mtime_ns)
-        self._remove_everywhere(self.catalog.delete_items([i.id for i in plan.deleted]))
+        with self._changing():
+            self._remove_everywhere(self.catalog.delete_items([i.id for i in plan.deleted]))
         for f, reason in plan.unreadable:
             self._fail(f, reason, summary)
         summary.unchanged += plan.unchanged
@@ -326,10 +342,11 @@ class Indexer:
         summary.removed += len(plan.deleted)
 
     def _fail(self, found: FoundFile, reason: str, summary: IndexSummary) -> None:
-        gone = self.catalog.record_failure(
-            found.path, found.kind, found.size, found.mtime_ns, reason
-        )
-        self._remove_everywhere(gone)
+        with self._changing():
+            gone = self.catalog.record_failure(
+                found.path, found.kind, found.size, found.mtime_ns, reason
+            )
+            self._remove_everywhere(gone)
         summary.failed.append((found.path, reason))
 
     def _encode(
@@ -404,7 +421,8 @@ class Indexer:
             )
             for i, d in enumerate(batch)
         ]
-        self._follow(self.catalog.save_encoded(encoded))
+        with self._changing():
+            self._follow(self.catalog.save_encoded(encoded))
         summary.indexed += len(batch)
 
     def _encode_batch(self, batch: list[Decoded]) -> dict[tuple[int, int], dict[str, np.ndarray]]:
