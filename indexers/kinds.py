@@ -76,5 +76,5 @@ def describe_content(header: bytes) -> str:
         except UnicodeDecodeError:
             pass
         else:
-            return "the content is text, not an image"
+            return "the content is plain text"
     return f"unrecognised content (starts with {header[:8].hex(' ')})"

@@ -30,7 +30,7 @@ def test_bad_files_are_recorded_with_reasons_and_the_rest_indexed(
     assert set(reasons) == {"empty.jpg", "truncated.jpg", "letter.jpg", "bomb.png"}
     assert "empty (0 bytes)" in reasons["empty.jpg"]
     assert "truncated" in reasons["truncated.jpg"]
-    assert "text, not an image" in reasons["letter.jpg"]
+    assert "not an image: the content is plain text" in reasons["letter.jpg"]
     assert "decompression bomb" in reasons["bomb.png"]
     # The six good photos and the PNG named .jpg are searchable.
     assert summary.indexed == 7
