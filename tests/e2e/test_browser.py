@@ -331,6 +331,9 @@ def test_search_in_a_real_browser(tmp_path: Path) -> None:
             # Paging: a page of results, then more.
             page.get_by_role("tab", name="Search").click()
             page.locator("#clear-btn").click()
+            # Clear's update arrives asynchronously: typing before it lands would be wiped.
+            expect(thumbs).to_have_count(0)
+            expect(query).to_have_value("")
             query.fill("a small green square")
             query.press("Enter")
             expect(thumbs).to_have_count(24)
@@ -636,6 +639,7 @@ def test_a_mixed_library_in_a_real_browser(tmp_path: Path) -> None:
 
             # Filters: videos and sounds of at least 5 s.
             page.locator("#clear-btn").click()
+            expect(thumbs).to_have_count(0)
             page.locator("#filters").get_by_text("Filters and sort").click()
             page.locator("#kinds").get_by_label("audio", exact=True).check()
             page.locator("#kinds").get_by_label("video", exact=True).check()
