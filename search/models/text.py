@@ -26,6 +26,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,7 +220,7 @@ def weights_fingerprint(name: str, folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-class _LocalEncoder:
+class _LocalEncoder(ABC):
     """Shared lazy-loading frame: `_build()` loads once, under a lock."""
 
     def __init__(self, name: str, source, device: str | None) -> None:
@@ -248,8 +249,9 @@ class _LocalEncoder:
                 self._model = self._build()
         return self._model
 
+    @abstractmethod
     def _build(self):
-        raise NotImplementedError
+        """The loaded model (each kind of local encoder builds its own)."""
 
 
 class SentenceTransformerEncoder(_LocalEncoder):
