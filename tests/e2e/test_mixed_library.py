@@ -114,11 +114,11 @@ def test_sound_scores_are_calibrated_not_raw(mixed):
     text_clap = engine.encoders.get("clap").encode_texts(["a bell ringing"])[0]
     raw_clip = library.catalog.vectors("tiny-clip")[1] @ text_clip
     raw_clap = library.catalog.vectors("tiny-clap")[1] @ text_clap
+    # The tiny towers (fixed seeds) make every sound's raw cosine beat every picture's
+    # (0.21 against -0.03 at most), so ranked raw the three sounds would take the top three.
+    assert raw_clap.min() > raw_clip.max() + 0.1, (raw_clap.min(), raw_clip.max())
     top = engine.search("a bell ringing", k=4, filters=SearchFilters(kinds=("image", "audio")))
-    if raw_clap.mean() > raw_clip.max():
-        assert {r.kind for r in top} == {"image", "audio"}, top
-    else:
-        pytest.skip("tiny towers did not produce the skewed raw cosines this test needs")
+    assert "image" in [r.kind for r in top[:3]], top
 
 
 def test_a_sound_finds_itself_and_the_right_moment(mixed, tmp_path):
