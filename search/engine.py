@@ -26,7 +26,7 @@ import numpy as np
 
 from search.catalog import Item, Segment
 from search.errors import BadFileError, QueryError
-from search.filters import SearchFilters, item_date
+from search.filters import SearchFilters, item_date, shown_score
 from search.library import Library
 from search.models.encoders import Encoders
 from search.query import Query, Term, parse_query
@@ -331,7 +331,7 @@ class SearchEngine:
             results = self._group(hits, lexical_hits, searches, scale, filters)
             exhausted = all(h.exhausted for h in hits) and len(lexical_hits) < fetch
             below_min = filters.min_score is not None and all(
-                not len(h.scores) or h.scores[-1] < filters.min_score for h in hits
+                not len(h.scores) or shown_score(h.scores[-1]) < filters.min_score for h in hits
             )
             if len(results) >= wanted or exhausted or below_min:
                 return results[:wanted]
@@ -401,9 +401,10 @@ class SearchEngine:
             ((i, f.score) for i, f in files.items() if f.score is not None), key=lambda p: -p[1]
         )
         fused = fuse_on_semantic_scale(semantic, list(lexical_scores.items()), scale.mean)
+        shown = ((item_id, shown_score(score)) for item_id, score in fused)
         return [
             (files[item_id], score)
-            for item_id, score in fused
+            for item_id, score in shown
             if item_id in files and filters.accepts(files[item_id].item, score)
         ]
 
@@ -466,7 +467,7 @@ class _File:
         return SearchResult(
             self.item.path,
             self.item.kind,
-            round(score, 6),
+            score,
             start,
             end,
             modified=item_date(self.item),

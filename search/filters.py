@@ -12,6 +12,11 @@ from indexers.kinds import KIND_BY_EXTENSION
 from search.catalog import Item
 from search.errors import QueryError
 
+# A score is shown, written to --json and compared with --min-score at this precision: one
+# number everywhere, so a user who types a score shown on screen as the minimum keeps that
+# very result.
+SCORE_DECIMALS = 4
+
 # Kinds a search can return today, and the orders results can come in.
 KINDS: tuple[str, ...] = tuple(sorted(set(KIND_BY_EXTENSION.values())))
 SORTS: tuple[str, ...] = ("relevance", "date")
@@ -100,6 +105,11 @@ class SearchFilters:
         if self.min_duration is not None and duration < self.min_duration:
             return False
         return self.max_duration is None or duration <= self.max_duration
+
+
+def shown_score(score: float) -> float:
+    """A result's score as every caller sees it: rounded to SCORE_DECIMALS."""
+    return round(score, SCORE_DECIMALS)
 
 
 def item_date(item: Item) -> float:

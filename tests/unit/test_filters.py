@@ -12,7 +12,7 @@ import pytest
 
 from search.engine import DATE_SORT_POOL, OVERFETCH, SearchEngine
 from search.errors import QueryError
-from search.filters import SearchFilters, parse_date
+from search.filters import SCORE_DECIMALS, SearchFilters, parse_date
 from tests.media import make_photo
 
 
@@ -89,9 +89,23 @@ def test_minimum_score(dated_library, library):
     everything = engine.search("a red house", k=8)
     cut = everything[3].score
     kept = engine.search("a red house", k=8, filters=SearchFilters(min_score=cut))
-    assert _paths(kept) == _paths(everything[:4])
-    assert all(r.score >= cut for r in kept)
+    # Results that tie with the cut at the shown precision are kept too.
+    assert _paths(kept) == _paths([r for r in everything if r.score >= cut])
+    assert _paths(kept)[:4] == _paths(everything[:4])
     assert engine.search("x", k=8, filters=SearchFilters(min_score=1.0)) == []
+
+
+def test_a_shown_score_typed_as_the_minimum_keeps_that_result(dated_library, library):
+    """The score a user reads (CLI, --json, web UI) is the number the filter compares: any
+    result's own score as the minimum keeps it, whichever way its last digit was rounded."""
+    engine = SearchEngine(library)
+    everything = engine.search("a red house", k=8)
+    assert len(everything) == 8
+    for result in everything:
+        assert result.score == round(result.score, SCORE_DECIMALS)
+        kept = engine.search("a red house", k=8, filters=SearchFilters(min_score=result.score))
+        assert result.path in _paths(kept)
+        assert min(r.score for r in kept) == result.score
 
 
 def test_sort_by_date_is_newest_first_among_matches(dated_library, library):
