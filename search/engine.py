@@ -14,7 +14,8 @@ list is standardised against the query's similarities to a fixed sample of the s
 (search/space.py) and put on the scale of the first list (the visual one when it is there):
 a library of photos alone keeps its plain cosines. Filters apply to files after grouping.
 The indexes are asked for more segments than wanted and asked again, four times wider,
-while too few files pass the filters.
+while too few files pass the filters. `alpha` weighs meaning against words
+(search/fusion.py); 1 and 0 rank by one of them alone.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from search.catalog import Item, Segment
 from search.errors import BadFileError, QueryError
 from search.filters import SearchFilters, item_date, shown_score
+from search.fusion import BLEND_ALPHA, fuse_on_semantic_scale
 from search.library import Library
 from search.models.encoders import Encoders
 from search.query import Query, Term, parse_query
@@ -116,9 +118,19 @@ class SearchEngine:
         model_path: str | None = None,
         *,
         save_rebuilt_index: bool = True,
+        alpha: float = BLEND_ALPHA,
     ) -> None:
         """`save_rebuilt_index=False` keeps an index rebuilt from the catalog in memory only:
-        for a process whose own indexer thread may be writing the same index file."""
+        for a process whose own indexer thread may be writing the same index file.
+
+        `alpha` (0 to 1) weighs meaning against words in the ranking, as in
+        `fuse_on_semantic_scale`. 1: meaning alone, the full-text index is not asked. 0:
+        words alone, the files the full-text index matches ranked by BM25 relative to the
+        best match (the score, in [0, 1]); the vector indexes are not asked. The default
+        was measured against the others by bench/fusion.py."""
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1] (0 words only, 1 meaning only): {alpha}")
+        self.alpha = alpha
         self.library = library
         clip = library.search_encoder(model, model_path)
         self.encoders = Encoders(clip, library.model("clap"), library.model("text"))
@@ -311,8 +323,9 @@ class SearchEngine:
         return pool(clap.encode_audio([w.samples for w in windows]))
 
     def _lexical(self, words: str, limit: int) -> list:
-        """Full-text matches (search/lexical.py) of the query's words, best first."""
-        if not words:
+        """Full-text matches (search/lexical.py) of the query's words, best first (none
+        when ranking by meaning alone)."""
+        if not words or self.alpha >= 1:
             return []
         from search.lexical import search_lexical
 
@@ -357,6 +370,8 @@ class SearchEngine:
         return np.minimum(scale.mean + scale.std * search.trust * z, 1.0)
 
     def _hits(self, search: _Search, fetch: int, scale: _Scale) -> _Hits:
+        if self.alpha <= 0:  # words alone: the files come from the full-text index
+            return _Hits(np.zeros(0, np.int64), np.zeros(0, np.float32), exhausted=True)
         store = self._store(search.key)
         scores, ids = store.search(search.vector, min(fetch, len(store)))
         exhausted = len(ids) < fetch or fetch >= len(store)
@@ -376,8 +391,6 @@ class SearchEngine:
         """(file, score) from the hits, best first: each file's best segment across the
         indexes decides its semantic score; full-text matches are fused in
         (search/fusion.py)."""
-        from search.fusion import fuse_on_semantic_scale
-
         catalog = self.library.catalog
         segment_ids = [int(i) for h in hits for i in h.ids.tolist()]
         segment_ids += [seg for _, seg, _ in lexical_hits if seg is not None]
@@ -400,7 +413,9 @@ class SearchEngine:
         semantic = sorted(
             ((i, f.score) for i, f in files.items() if f.score is not None), key=lambda p: -p[1]
         )
-        fused = fuse_on_semantic_scale(semantic, list(lexical_scores.items()), scale.mean)
+        fused = fuse_on_semantic_scale(
+            semantic, list(lexical_scores.items()), scale.mean, self.alpha
+        )
         shown = ((item_id, shown_score(score)) for item_id, score in fused)
         return [
             (files[item_id], score)

@@ -1,26 +1,16 @@
-"""Word search over the catalog's FTS5 tables (created here with the contract's DDL)."""
+"""Word search over the catalog's FTS5 tables: files written by the real Catalog (its schema,
+migrations and full-text rows), searched by search/lexical.py."""
 
 from __future__ import annotations
 
 import random
-import sqlite3
+from pathlib import Path
 
 import pytest
 
+from indexers.kinds import KIND_BY_EXTENSION
+from search.catalog import Catalog, EncodedItem, EncodedSegment
 from search.lexical import fts_match, item_fts_row, search_lexical, snippet, tokens
-
-DDL = """
-CREATE TABLE items (id INTEGER PRIMARY KEY, path TEXT NOT NULL);
-CREATE TABLE segments (
-    id INTEGER PRIMARY KEY, item_id INTEGER NOT NULL, start_s REAL, end_s REAL, text TEXT
-);
-CREATE VIRTUAL TABLE items_fts USING fts5(
-    name, folder, meta, tokenize = 'porter unicode61 remove_diacritics 2'
-);
-CREATE VIRTUAL TABLE segments_fts USING fts5(
-    body, tokenize = 'porter unicode61 remove_diacritics 2'
-);
-"""
 
 # path -> (info, [chunk texts])
 LIBRARY = {
@@ -39,24 +29,27 @@ LIBRARY = {
 
 
 @pytest.fixture
-def db():
-    conn = sqlite3.connect(":memory:")
-    conn.executescript(DDL)
-    seg_id = 0
-    for item_id, (path, (info, chunks)) in enumerate(LIBRARY.items(), start=1):
-        conn.execute("INSERT INTO items VALUES (?, ?)", (item_id, path))
-        conn.execute(
-            "INSERT INTO items_fts (rowid, name, folder, meta) VALUES (?, ?, ?, ?)",
-            (item_id, *item_fts_row(path, info)),
-        )
-        for text in chunks:
-            seg_id += 1
-            conn.execute(
-                "INSERT INTO segments VALUES (?, ?, NULL, NULL, ?)", (seg_id, item_id, text)
+def db(tmp_path: Path):
+    """The library's files saved in one batch by a real catalog on disk, as the indexer
+    saves them; the connection its searches read through."""
+    catalog = Catalog(tmp_path / "catalog.db")
+    catalog.save_encoded(
+        [
+            EncodedItem(
+                path=path,
+                kind=KIND_BY_EXTENSION[Path(path).suffix],
+                size=100,
+                mtime_ns=0,
+                fingerprint=f"content-{i}",
+                segments=[EncodedSegment(None, None, text, {}) for text in chunks],
+                info=info,
             )
-            conn.execute("INSERT INTO segments_fts (rowid, body) VALUES (?, ?)", (seg_id, text))
-    yield conn
-    conn.close()
+            for i, (path, (info, chunks)) in enumerate(LIBRARY.items())
+        ]
+    )
+    with catalog.reading() as conn:
+        yield conn
+    catalog.close()
 
 
 def names(db, query):
