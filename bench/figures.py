@@ -1,0 +1,417 @@
+"""The measured figures in README.md and docs/*.md, rendered from the benchmarks' JSON results.
+
+    python bench/figures.py            # rewrite every generated block from bench/results/
+    python bench/figures.py --check    # list the blocks that differ from their JSON; exit 1
+
+A generated block sits between `<!-- figures: NAME -->` and `<!-- /figures -->`; NAME is one
+of BLOCKS, each rendered from one JSON file that one bench script writes. The text between
+the markers is never edited by hand: rerun the script that measures, then this one.
+tests/unit/test_figures.py runs the check, so a table cannot drift from its result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import textwrap
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+# The block markers; NAME is letters, digits and dashes.
+BLOCK = re.compile(r"(<!-- figures: ([\w-]+) -->\n)(.*?)(<!-- /figures -->)", re.S)
+OPENING = re.compile(r"<!-- figures: ([\w-]+) -->")
+# Generated prose is wrapped at the documents' width.
+WIDTH = 92
+
+
+class Block(NamedTuple):
+    """One generated block: the JSON it is rendered from, the script writing that JSON, and
+    the renderer (JSON -> markdown, ending with a newline)."""
+
+    result: str
+    script: str
+    render: Callable[[dict], str]
+
+
+def documents(root: Path = ROOT) -> list[Path]:
+    """The markdown files that may hold generated blocks."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+# -- formatting ----------------------------------------------------------------------------
+
+
+def _spread(d: dict, fmt: str = "{:.1f}") -> str:
+    """A repeated measurement: median (min-max)."""
+    return f"{fmt.format(d['median'])} ({fmt.format(d['min'])}-{fmt.format(d['max'])})"
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
+    header = list(header)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _para(text: str) -> str:
+    """A paragraph wrapped like the hand-written ones around it."""
+    return textwrap.fill(text, width=WIDTH) + "\n"
+
+
+def _bold(cells: Iterable[str]) -> list[str]:
+    return [f"**{c}**" if c else c for c in cells]
+
+
+def _alphas(alphas: list[float]) -> str:
+    """0.1, 0.2, 0.3 -> "0.1 to 0.3" when they are consecutive tenths, else a list."""
+    tenths = [round(a * 10) for a in alphas]
+    if len(alphas) > 2 and tenths == list(range(tenths[0], tenths[-1] + 1)):
+        return f"{alphas[0]:g} to {alphas[-1]:g}"
+    return ", ".join(f"{a:g}" for a in alphas)
+
+
+# -- performance (bench/run.py -> latest.json) ---------------------------------------------
+
+# The targets the benchmark's keys are held to (the issue's numbers).
+PERF_TARGETS = {
+    "model_speedup_vs_eager": ">= 1.8",
+    "faithfulness_min_cosine_bf16": ">= 0.999",
+    "text_encode_speedup": ">= 3",
+    "pipeline_over_bound": ">= 0.85",
+    "pipeline_over_model": "reported",
+    "text_query_p50_ms_100k": "< 30",
+    "rescan_20k_s": "< 2",
+    "ann_recall_at_10_1m": ">= 0.95",
+    "ann_p50_ms_1m": "< 10",
+    "index_peak_rss_mb": "< 3000",
+}
+PATH_NAMES = {
+    "open_clip eager fp32": "open_clip eager fp32 (the baseline)",
+    "trove fp32": "Trove fp32",
+    "trove bf16 weights": "Trove bf16 weights",
+    "onnxruntime fp32": "ONNX Runtime fp32",
+}
+
+
+def render_perf(r: dict) -> str:
+    m, p, q, a, mach = r["model"], r["pipeline"], r["query"], r["ann"], r["machine"]
+    paths = m["paths"]
+    chosen = paths[m["chosen_path"]]["images_per_s"]["median"]
+    eager = paths["open_clip eager fp32"]["images_per_s"]["median"]
+    largest = max(a["ann_sizes"])
+    at_largest = [row for row in a["results"] if row["size"] == largest]
+    ann = next(row for row in at_largest if row["chosen"])
+    exact = next(row for row in at_largest if row["nprobe"] is None)
+    probes = f", {ann['nprobe']} probes" if ann["nprobe"] else ""
+    rescan, rate = p["rescan"], p["pipeline_images_per_s"]
+    megapixels = p["photo_size"][0] * p["photo_size"][1] / 1e6
+    rows = [
+        (
+            "`model_speedup_vs_eager`",
+            f"{r['model_speedup_vs_eager']:.2f} ({chosen:.1f} vs {eager:.1f} images/s)",
+            "model_speedup_vs_eager",
+        ),
+        (
+            "bf16 faithfulness (min cosine to fp32)",
+            f"{m['faithfulness_min_cosine_bf16']:.5f}",
+            "faithfulness_min_cosine_bf16",
+        ),
+        (
+            "`text_encode_speedup` (one typical query, vs open_clip's 77-token `encode_text`)",
+            f"{r['text_encode_speedup']:.1f} ({m['text_ms_chosen']['median']:.1f} vs "
+            f"{m['text_ms_open_clip_eager']['median']:.1f} ms)",
+            "text_encode_speedup",
+        ),
+        (
+            "`pipeline_over_bound`",
+            f"{r['pipeline_over_bound']:.2f} ({rate['median']:.1f} files/s, "
+            f"{rate['min']:.1f}-{rate['max']:.1f}; bound {p['bound_images_per_s']:.1f} from "
+            f"decode {p['decode_images_per_s']['median']:.1f}/s and model "
+            f"{p['model_images_per_s']['median']:.1f}/s)",
+            "pipeline_over_bound",
+        ),
+        ("`pipeline_over_model`", f"{r['pipeline_over_model']:.2f}", "pipeline_over_model"),
+        (
+            f"`text_query_p50_ms_100k` (parse + encode + search + catalog, {q['items']:,} "
+            f"items, {q['index_type']})",
+            f"{q['p50_ms']:.1f} (p95 {q['p95_ms']:.1f})",
+            "text_query_p50_ms_100k",
+        ),
+        (
+            f"`rescan_20k_s` ({rescan['files']:,} unchanged files)",
+            f"{_spread(rescan['seconds'], '{:.2f}')[:-1]}; "
+            f"{round(rescan['files_per_s'], -3):,.0f} files/s)",
+            "rescan_20k_s",
+        ),
+        (
+            f"`ann_recall_at_10_1m` ({ann['index']}{probes}, {largest:,} vectors)",
+            f"{a['ann_recall_at_10_1m']:.3f} near the data, "
+            f"{a['ann_recall_at_10_text_1m']:.3f} text-like queries",
+            "ann_recall_at_10_1m",
+        ),
+        (
+            "`ann_p50_ms_1m` (one thread)",
+            f"{a['ann_p50_ms_1m']:.1f} (exact search: {exact['p50_ms']['median']:.0f})",
+            "ann_p50_ms_1m",
+        ),
+        (
+            f"`index_peak_rss_mb` (clip-vit-b-32, {p['photos']:,} {megapixels:.0f} MP JPEGs)",
+            f"{r['index_peak_rss_mb']:.0f}",
+            "index_peak_rss_mb",
+        ),
+    ]
+    kind = "quick run (`--quick`: smaller sizes)" if r["quick"] else "full run"
+    versions = mach["versions"]
+    intro = (
+        _para(
+            f"Latest {kind} ({r['date'][:10]}, {mach['cores']} cores, {mach['cpu']}, torch's "
+            f"CPU kernels {mach['cpu_capability']}, {p['precision']} chosen, torch "
+            f"{versions['torch']}, faiss {versions['faiss-cpu']}; `bench/results/latest.json`):"
+        )
+        + "\n"
+    )
+    table = _table(("key", "value", "target"), ((k, v, PERF_TARGETS[t]) for k, v, t in rows))
+    return intro + table
+
+
+def render_model_paths(r: dict) -> str:
+    m = r["model"]
+    peak = m["gemm_peak_gflops"]
+    intro = (
+        _para(
+            f"Model paths tried for the image tower (batch {m['batch_size']}, "
+            f"{m['gflops_per_image']:.1f} GFLOP per image; measured GEMM peak "
+            f"{peak['fp32']['median']:.0f} GFLOP/s fp32, {peak['bf16']['median']:.0f} bf16 in the "
+            "same run; images/s as median (min-max)):"
+        )
+        + "\n"
+    )
+    rows = []
+    for name, path in m["paths"].items():
+        label = PATH_NAMES.get(name, name)
+        if "error" in path:
+            rows.append([label, f"not run: {path['error']}", ""])
+            continue
+        rate = _spread(path["images_per_s"])
+        if "compile_s" in path:
+            rate += f"; first call (compiling) {path['compile_s']:.0f} s"
+        row = [label, rate, f"{path['gemm_peak_fraction']:.0%}"]
+        if name == m["chosen_path"]:
+            row = _bold([f"{label} (chosen on this CPU)", rate, row[2]])
+        rows.append(row)
+    note = "\n" + _para(
+        "The text tower run only up to the longest real token of its batch differs from "
+        f"open_clip's 77-token pass by at most {m['text_trimmed_max_abs_diff']:.1e}."
+    )
+    return intro + _table(("path", "images/s", "of GEMM peak"), rows) + note
+
+
+# -- hybrid ranking (bench/fusion.py -> fusion.json) ---------------------------------------
+
+
+def _fusion_rows(r: dict) -> dict[float, dict]:
+    return {row["alpha"]: row for row in r["rows"]}
+
+
+def _figures(row: dict) -> list[str]:
+    return [f"{row['ndcg_at_10']:.3f}", f"{row['mrr']:.3f}"]
+
+
+def _plateau(r: dict) -> str:
+    """The sentence saying which blends score best, and where the used alpha sits."""
+    rows = _fusion_rows(r)
+    blends = [a for a in sorted(rows) if 0 < a < 1]
+    best = max(rows[a]["ndcg_at_10"] for a in blends)
+    top = [a for a in blends if f"{rows[a]['ndcg_at_10']:.3f}" == f"{best:.3f}"]
+    used = r["used_alpha"]
+    loo = r["leave_one_out"]
+    if used in top[1:-1]:
+        where = f"a plateau, and the used {used:g} sits inside it, not on a tuned edge"
+    elif used in top:
+        where = f"the used {used:g} is at the edge of them"
+    else:
+        where = f"the used {used:g} is not among them"
+    return _para(
+        f"Alpha {_alphas(top)} share the best nDCG@10 ({best:.3f}): {where}. Alpha picked by "
+        f"leave-one-query-out (on the other {r['queries'] - 1} queries) scores "
+        f"{loo['ndcg_at_10']:.3f} nDCG@10 and {loo['mrr']:.3f} MRR on the query left out."
+    )
+
+
+def render_fusion(r: dict) -> str:
+    rows = _fusion_rows(r)
+    used = r["used_alpha"]
+    table = _table(
+        ("method", "nDCG@10", "MRR"),
+        [
+            ["meaning only (`alpha = 1`: MiniLM)", *_figures(rows[1.0])],
+            ["words only (`alpha = 0`: FTS5 BM25)", *_figures(rows[0.0])],
+            _bold([f"blend, alpha = {used:g} (used)", *_figures(rows[used])]),
+        ],
+    )
+    return table + "\n" + _plateau(r)
+
+
+def render_fusion_full(r: dict) -> str:
+    rows = _fusion_rows(r)
+    used = r["used_alpha"]
+    body = [
+        ["meaning only (`alpha = 1`: all-MiniLM-L6-v2)", *_figures(rows[1.0])],
+        ["words only (`alpha = 0`: FTS5 BM25)", *_figures(rows[0.0])],
+    ]
+    # Neighbouring alphas with the same figures share a row.
+    groups: list[tuple[list[float], list[str]]] = []
+    for alpha in sorted(a for a in rows if 0 < a < 1):
+        figures = _figures(rows[alpha])
+        if groups and groups[-1][1] == figures:
+            groups[-1][0].append(alpha)
+        else:
+            groups.append(([alpha], figures))
+    for alphas, figures in groups:
+        body.append([f"blend, alpha = {' / '.join(f'{a:g}' for a in alphas)}", *figures])
+    body.append(_bold([f"blend, alpha = {used:g} (used)", *_figures(rows[used])]))
+    loo = r["leave_one_out"]
+    body.append(
+        [
+            "blend, alpha picked by leave-one-query-out",
+            f"{loo['ndcg_at_10']:.3f}",
+            f"{loo['mrr']:.3f}",
+        ]
+    )
+    return _table(("method", "nDCG@10", "MRR"), body) + "\n" + _plateau(r)
+
+
+# -- the CLIP <-> CLAP bridge (bench/bridge.py -> bridge.json) -------------------------------
+
+MAP_NAMES = {"procrustes": "Procrustes", "ridge": "ridge", "random": "random rotation"}
+
+
+def render_bridge(r: dict) -> str:
+    chance = 1 / r["held_out"]
+    used = "procrustes"
+    rows = []
+    for row in r["rows"]:
+        source, target = row["direction"].split("_to_")
+        name = MAP_NAMES.get(row["map"], row["map"])
+        rows.append(
+            [
+                f"{source.upper()} -> {target.upper()}",
+                f"{name} (used)" if row["map"] == used else name,
+                f"{row['mean_cosine']:.3f}",
+                f"{row['recall_at_1']:.4f}",
+            ]
+        )
+    intro = (
+        _para(
+            f"{r['clip']} and {r['clap']} ({r['precision']}), {r['captions']:,} captions, "
+            f"{r['held_out']} held out:"
+        )
+        + "\n"
+    )
+    table = _table(
+        ("direction", "map", "held-out mean cosine", f"caption recall@1 (chance {chance:.4f})"),
+        rows,
+    )
+    note = "\n" + _para(
+        "The two towers' caption-to-caption similarities correlate at "
+        f"{r['similarity_correlation']:.2f}."
+    )
+    return intro + table + note
+
+
+# -- registry ------------------------------------------------------------------------------
+
+BLOCKS: dict[str, Block] = {
+    "perf": Block("latest.json", "bench/run.py", render_perf),
+    "model-paths": Block("latest.json", "bench/run.py", render_model_paths),
+    "fusion": Block("fusion.json", "bench/fusion.py", render_fusion),
+    "fusion-full": Block("fusion.json", "bench/fusion.py", render_fusion_full),
+    "bridge": Block(
+        "bridge.json", "python -m bench.bridge --out bench/results/bridge.json", render_bridge
+    ),
+}
+
+
+def render(text: str, results: Path = RESULTS) -> tuple[str, list[str]]:
+    """`text` with every generated block rendered again; and the problems found (an unknown
+    block name, a missing result, an opening marker without its closing one)."""
+    problems = []
+    opened = OPENING.findall(text)
+    closed = [m.group(2) for m in BLOCK.finditer(text)]
+    if opened != closed:
+        problems.append(f"unclosed block(s): {sorted(set(opened) - set(closed)) or opened}")
+    cache: dict[str, dict] = {}
+
+    def replace(match: re.Match) -> str:
+        name = match.group(2)
+        block = BLOCKS.get(name)
+        if block is None:
+            problems.append(f"unknown block {name!r}; known: {', '.join(BLOCKS)}")
+            return match.group(0)
+        path = results / block.result
+        if block.result not in cache:
+            if not path.is_file():
+                problems.append(f"block {name!r}: {path} is missing (run {block.script})")
+                return match.group(0)
+            cache[block.result] = json.loads(path.read_text())
+        return match.group(1) + block.render(cache[block.result]) + match.group(4)
+
+    return BLOCK.sub(replace, text), problems
+
+
+def check(files: Iterable[Path] | None = None, results: Path = RESULTS) -> list[str]:
+    """One line per generated block that differs from what its JSON renders, and per
+    problem; empty when every figure matches its result."""
+    out = []
+    for path in files or documents():
+        text = path.read_text()
+        rendered, problems = render(text, results)
+        out += [f"{path.name}: {p}" for p in problems]
+        if rendered != text:
+            old = {m.group(2): m.group(3) for m in BLOCK.finditer(text)}
+            for m in BLOCK.finditer(rendered):
+                if old.get(m.group(2)) != m.group(3):
+                    block = BLOCKS[m.group(2)]
+                    out.append(
+                        f"{path.name}: block {m.group(2)!r} differs from "
+                        f"bench/results/{block.result}"
+                    )
+    return out
+
+
+def blocks_in(files: Iterable[Path] | None = None) -> set[str]:
+    """The names of the generated blocks the documents hold."""
+    return {m.group(2) for path in files or documents() for m in BLOCK.finditer(path.read_text())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="report differences, change nothing")
+    args = parser.parse_args(argv)
+    if args.check:
+        differences = check()
+        for line in differences:
+            print(line)
+        if differences:
+            print("Run `python bench/figures.py` to render them again.", file=sys.stderr)
+        return 1 if differences else 0
+    failed = False
+    for path in documents():
+        text = path.read_text()
+        rendered, problems = render(text)
+        for problem in problems:
+            print(f"{path.name}: {problem}", file=sys.stderr)
+            failed = True
+        if rendered != text:
+            path.write_text(rendered)
+            print(f"rewrote {path.relative_to(ROOT)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
