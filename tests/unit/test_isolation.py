@@ -20,13 +20,18 @@ def worker_pid():
     return os.getpid()
 
 
+# Long past the 1 s limit, and short enough that a limit that does not work makes the hang
+# tests fail (the call returns instead of raising) rather than hang.
+HANG_S = 60
+
+
 def sleep_in_python():
-    time.sleep(3600)
+    time.sleep(HANG_S)
 
 
 def sleep_in_c():
     # libc's sleep() never returns to the interpreter: no Python signal or timeout reaches it.
-    ctypes.CDLL(None).sleep(3600)
+    ctypes.CDLL(None).sleep(HANG_S)
 
 
 def allocate(n_bytes):
@@ -62,10 +67,9 @@ def test_own_errors_pass_through_and_the_worker_stays(decoder):
 @pytest.mark.parametrize("hang", [sleep_in_python, sleep_in_c])
 def test_a_hang_is_cut_at_the_time_limit_and_the_worker_replaced(decoder, hang):
     pid = decoder.run(worker_pid)
-    started = time.monotonic()
+    # Only the pool's timeout raises this: the call was cut, not waited out.
     with pytest.raises(BadFileError, match=r"^took longer than 1 s to decode$"):
         decoder.run(hang)
-    assert time.monotonic() - started < 5
     assert decoder.run(echo, "still working") == "still working"
     assert decoder.run(worker_pid) != pid
 
