@@ -7,7 +7,6 @@ white square on black, noise), cuts at 4 s and 8 s.
 from __future__ import annotations
 
 import pickle
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -159,8 +158,8 @@ def test_min_side_and_default_size(tmp_path):
 
 @pytest.mark.parametrize("suffix,codec", FORMATS, ids=[f"{s[1:]}-{c}" for s, c in FORMATS])
 def test_every_container_and_codec_decodes(tmp_path, suffix, codec):
-    if codec not in av.codecs_available:
-        pytest.skip(f"the installed FFmpeg has no {codec} encoder to make the test file")
+    # The pinned PyAV wheel brings its own FFmpeg with every encoder listed.
+    assert codec in av.codecs_available, f"PyAV's FFmpeg has no {codec} encoder"
     path = make_video(tmp_path / f"clip{suffix}", codec=codec, tone=(2.0, 5.0))
     info = probe_video(str(path))
     assert info.codec == DECODER_NAME[codec]
@@ -206,7 +205,6 @@ def test_rotated_phone_video_comes_out_upright(tmp_path):
     assert bright_corner(image) == "top-right"
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="no ffmpeg command to compare with")
 def test_rotation_matches_ffmpeg_autorotate(tmp_path):
     for degrees in (-90, 90, 180):
         path = make_video(
