@@ -74,6 +74,15 @@ def index_run(library, tiny_encoder):
     return run
 
 
+@pytest.fixture
+def tesseract() -> None:
+    """Tesseract with English data is a test requirement (.ci/run installs it): without it
+    the tests that read text fail with the reason instead of being skipped."""
+    from indexers.ocr import ocr_unavailable_reason
+
+    assert ocr_unavailable_reason() is None, ocr_unavailable_reason()
+
+
 @pytest.fixture(scope="session")
 def vit_b32_checkpoint(tmp_path_factory) -> Path:
     """Random-weight ViT-B-32 saved as an open_clip .safetensors state dict (no download)."""

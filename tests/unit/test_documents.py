@@ -141,11 +141,9 @@ def test_scanned_pdf_says_no_text_layer_without_ocr(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_scanned_pdf_is_read_by_ocr_of_the_rendered_page(tmp_path: Path):
-    from indexers.ocr import ocr_image, ocr_unavailable_reason
+def test_scanned_pdf_is_read_by_ocr_of_the_rendered_page(tmp_path: Path, tesseract):
+    from indexers.ocr import ocr_image
 
-    if ocr_unavailable_reason():
-        pytest.skip(ocr_unavailable_reason())
     image = render_text_image(["Parking permit 7781", "valid until December"], (1400, 300))
     doc = load_document(make_scanned_pdf(tmp_path / "scan.pdf", image), ocr=ocr_image)
     assert "Parking permit 7781" in doc.text

@@ -13,13 +13,8 @@ from indexers.ocr import OcrError, ocr_image, ocr_unavailable_reason, words_from
 from tests.media import make_photo
 from tests.media_docs import render_text_image
 
-needs_tesseract = pytest.mark.skipif(
-    ocr_unavailable_reason() is not None, reason=str(ocr_unavailable_reason())
-)
 
-
-@needs_tesseract
-def test_reads_a_known_sentence_from_a_rendered_image():
+def test_reads_a_known_sentence_from_a_rendered_image(tesseract):
     image = render_text_image(["The quick brown fox jumps", "over the lazy dog 1234"])
     started = time.perf_counter()
     text = ocr_image(image)
@@ -27,14 +22,12 @@ def test_reads_a_known_sentence_from_a_rendered_image():
     assert text.splitlines() == ["The quick brown fox jumps", "over the lazy dog 1234"]
 
 
-@needs_tesseract
-def test_small_screenshot_text_is_enlarged_before_reading():
+def test_small_screenshot_text_is_enlarged_before_reading(tesseract):
     image = render_text_image(["Meeting moved to Thursday"], size=(420, 60), font_size=16)
     assert "Meeting moved to Thursday" in ocr_image(image)
 
 
-@needs_tesseract
-def test_a_photo_without_text_gives_no_words(tmp_path: Path):
+def test_a_photo_without_text_gives_no_words(tmp_path: Path, tesseract):
     photo = Image.open(make_photo(tmp_path / "p.png", 3, size=(640, 480)))
     assert ocr_image(photo) == ""
 
@@ -66,7 +59,6 @@ def test_missing_tesseract_is_reported_with_the_fix(monkeypatch, tmp_path: Path)
         ocr._unavailable_reason.cache_clear()
 
 
-@needs_tesseract
-def test_missing_language_data_is_reported(monkeypatch):
+def test_missing_language_data_is_reported(monkeypatch, tesseract):
     monkeypatch.setenv("TROVE_OCR_LANGS", "eng+xyz")
     assert "tesseract-ocr-xyz" in ocr_unavailable_reason()
