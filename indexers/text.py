@@ -509,22 +509,25 @@ def _sentences(text: str) -> Iterable[list[str]]:
 
 
 def _pack(units: list[tuple[list[str], int | None]], limit: int, overlap: int) -> list[Chunk]:
-    # Sentences longer than a chunk are cut into chunk-sized pieces first.
-    pieces: list[tuple[list[str], int | None]] = []
+    # Sentences longer than a chunk are cut into chunk-sized pieces first. The pieces overlap
+    # already, so one that continues a sentence starts its chunk without the tail of the one
+    # before (that would repeat the overlap), and the last piece reaches the sentence's end.
+    pieces: list[tuple[list[str], int | None, bool]] = []
     for tokens, page in units:
         step = max(1, limit - overlap)
         if len(tokens) <= limit:
-            pieces.append((tokens, page))
+            pieces.append((tokens, page, False))
         else:
-            pieces.extend((tokens[i : i + limit], page) for i in range(0, len(tokens), step))
+            starts = range(0, max(1, len(tokens) - overlap), step)
+            pieces.extend((tokens[i : i + limit], page, i > 0) for i in starts)
     chunks: list[Chunk] = []
     current: list[tuple[list[str], int | None]] = []
     count = 0
     fresh = False  # does `current` hold anything the previous chunk did not?
-    for tokens, page in pieces:
+    for tokens, page, continues in pieces:
         if current and count + len(tokens) > limit:
             chunks.append(_make_chunk(current))
-            current, count = _tail(current, overlap)
+            current, count = ([], 0) if continues else _tail(current, overlap)
             fresh = False
             if current and count + len(tokens) > limit:
                 current, count = [], 0

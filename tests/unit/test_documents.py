@@ -203,12 +203,28 @@ def test_chunks_overlap_and_respect_the_size_limit():
     assert all(any(s in c.text for c in chunks) for s in sentences)
 
 
-def test_a_sentence_longer_than_a_chunk_is_cut_with_overlap():
-    words = [f"w{i}" for i in range(300)]
-    chunks = chunk_document(Document(text=" ".join(words)))
-    covered = [w for c in chunks for w in c.text.split()]
-    assert set(covered) == set(words)
-    assert all(len(c.text.split()) <= CHUNK_WORDS for c in chunks)
+@pytest.mark.parametrize("length", [121, 250, 300])  # 300: the last cut ends at the end
+def test_a_sentence_longer_than_a_chunk_is_cut_with_overlap(length):
+    words = [f"w{i}" for i in range(length)]
+    chunks = [c.text.split() for c in chunk_document(Document(text=" ".join(words)))]
+    starts = [words.index(c[0]) for c in chunks]
+    # Each chunk is a stretch of the sentence (no word twice) within the size limit, from
+    # its first word to its last, sharing the overlap with the stretch before.
+    for start, chunk in zip(starts, chunks, strict=True):
+        assert chunk == words[start : start + len(chunk)] and len(chunk) <= CHUNK_WORDS
+    assert chunks[0][0] == words[0] and chunks[-1][-1] == words[-1]
+    ends = [start + len(chunk) for start, chunk in zip(starts, chunks, strict=True)]
+    assert [end - start for end, start in zip(ends, starts[1:], strict=False)] == [
+        CHUNK_OVERLAP_WORDS
+    ] * (len(chunks) - 1)
+
+
+def test_sentences_around_a_long_one_are_not_repeated_inside_a_chunk():
+    long = " ".join(f"w{i}" for i in range(300))
+    doc = Document(text=f"The short start of it all. {long}. And a short ending here.")
+    for chunk in chunk_document(doc):
+        words = chunk.text.split()
+        assert len(words) == len(set(words)) and len(words) <= CHUNK_WORDS, chunk.text
 
 
 def test_cue_chunks_group_short_cues():
