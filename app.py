@@ -341,24 +341,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     auth = _parse_auth(args.auth or os.environ.get("TROVE_AUTH"))
-    if args.share and auth is None:
-        raise TroveError(
-            "--share puts your library on a public address: give it a password with "
-            "--auth user:password (or TROVE_AUTH)."
-        )
-    if auth is None and args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(
-            f"warning: serving on {args.host} without --auth: anyone who can reach this "
-            f"machine can search your library and see its photos. Add --auth user:password.",
-            file=sys.stderr,
-        )
     from search.models import get_preset
 
     if args.model:
         get_preset(args.model)  # an unknown preset fails before anything starts
-    from search.ui import serve
+    import search.ui  # Gradio: loaded only to serve
 
-    serve(
+    # serve refuses another address than this machine's, or --share, without a login.
+    search.ui.serve(
         args.data_dir or _default_data_dir(),
         host=args.host,
         port=args.port,
@@ -579,7 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0: every network)",
+        help="address to bind (default 127.0.0.1: this machine only; another one, e.g. 0.0.0.0 "
+        "for every network, needs --auth)",
     )
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument(
@@ -588,7 +579,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--auth",
         metavar="USER:PASSWORD",
-        help="require this login (or set TROVE_AUTH); use it whenever --host is not 127.0.0.1",
+        help="require this login (or set TROVE_AUTH); needed for --share and for a --host "
+        "other than this machine's",
     )
     p.set_defaults(func=cmd_serve)
     return parser

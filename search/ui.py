@@ -4,7 +4,12 @@ documents by words, by a dropped photo, sound or video, by a library file, or al
 `TroveUI` holds the handlers as plain methods (testable without a browser): it knows the
 library, the search engine and the background index jobs, never FAISS or SQLite. `build_app`
 lays them out as Search, Library and Models tabs and registers every operation as a named
-API endpoint; `serve` launches it with the media rules of search/media.py.
+API endpoint; `create_app` wires it as it is served, and `serve` launches it with the media
+rules of search/media.py.
+
+Who may reach the server and who may change the library is search/access.py's rule: every
+handler that changes the library (UI event and API endpoint alike) takes the caller's
+`gr.Request` and passes it to `require_manager` first.
 
 Media (thumbnails, and which files the server hands out) are in search/media.py.
 """
@@ -27,6 +32,7 @@ from gradio import FileData
 from starlette.middleware import Middleware
 
 from indexers.kinds import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, kind_for_path
+from search.access import NotAllowedError, check_exposure, check_manager
 from search.catalog import Item
 from search.engine import SearchEngine, SearchResult
 from search.errors import (
@@ -654,6 +660,16 @@ def error_line(exc: Exception) -> str:
     return f"**Error:** {_one_line(str(exc))}"
 
 
+def require_manager(request: gr.Request | None) -> None:
+    """Raise NotAllowedError unless the caller may change the library: a logged-in user, or
+    a client on this machine that no proxy relayed (search/access.py). A handler called
+    without a request (none to judge) is refused too."""
+    if request is None:
+        raise NotAllowedError("A library change needs a request to judge; none was given.")
+    client = request.client
+    check_manager(client.host if client else None, dict(request.headers), request.username)
+
+
 # -- rendering ------------------------------------------------------------------------------
 
 
@@ -1251,7 +1267,7 @@ def build_app(ui: TroveUI) -> gr.Blocks:
             library_message,
         ]
 
-        def on_load():
+        def on_load(request: gr.Request):
             lib = ui.library_status()
             models = [
                 [
@@ -1266,7 +1282,12 @@ def build_app(ui: TroveUI) -> gr.Blocks:
             chosen = lib["model"] or lib["new_library_model"]
             # First run: say at once how to add a folder, before anyone searches.
             empty = "" if lib["counts"] else _empty_library_message(ui.index_status())
-            return (*refresh(), gr.Dropdown(value=chosen), models, empty)
+            try:
+                require_manager(request)
+                note = None
+            except NotAllowedError as exc:  # say so before a change is tried
+                note = _one_line(str(exc))
+            return (*refresh(note), gr.Dropdown(value=chosen), models, empty)
 
         def tick():
             running = ui.index_status().running
@@ -1277,30 +1298,37 @@ def build_app(ui: TroveUI) -> gr.Blocks:
                 outputs[-1] = ""
             return tuple(outputs)
 
-        def add_folder(path, include_, exclude_):
+        def add_folder(path, include_, exclude_, request: gr.Request):
             try:
+                require_manager(request)
                 message = ui.add_root(path, include_, exclude_)
             except TroveError as exc:
                 return refresh(error_line(exc))
             return refresh(message)
 
-        def remove_folder(path):
+        def remove_folder(path, request: gr.Request):
             if not path:
                 return refresh("Choose a library folder to remove.")
             try:
+                require_manager(request)
                 message = ui.remove_root(path)
             except TroveError as exc:
                 return refresh(error_line(exc))
             return refresh(message)
 
-        def start(model):
+        def start(model, request: gr.Request):
             try:
+                require_manager(request)
                 status = ui.start_indexing(model or None)
             except TroveError as exc:
                 return refresh(error_line(exc))
             return refresh("Indexing started." if status.state != FAILED else "")
 
-        def stop():
+        def stop(request: gr.Request):
+            try:
+                require_manager(request)
+            except TroveError as exc:
+                return refresh(error_line(exc))
             ui.stop_indexing()
             return refresh("Stopping after the current batch; what is done is kept.")
 
@@ -1454,28 +1482,45 @@ def _register_api(ui: TroveUI) -> None:
         the URL path of the original (served only for library files)."""
         return _call(lambda: {k: v for k, v in ui.item_detail(path).to_dict().items()})
 
+    def _manage(request: gr.Request | None, fn: Callable[[], Any]) -> Any:
+        """`fn` (a library change) for a caller that may change the library only."""
+
+        def run() -> Any:
+            require_manager(request)
+            return fn()
+
+        return _call(run)
+
+    # The library changes below take the caller's request (Gradio passes it; it is no API
+    # argument): they answer only this machine or a logged-in user.
     def add_root(
-        path: str, include: list[str] | None = None, exclude: list[str] | None = None
+        path: str,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        request: gr.Request | None = None,
     ) -> dict:
         """Add a library folder (its full path) with optional include/exclude globs; it is
-        indexed by the next start_indexing. Returns the library status."""
-        message = _call(lambda: ui.add_root(path, include or [], exclude or []))
+        indexed by the next start_indexing. Returns the library status. Only this machine or
+        a logged-in user may."""
+        message = _manage(request, lambda: ui.add_root(path, include or [], exclude or []))
         return {"message": message, **ui.library_status()}
 
-    def remove_root(path: str) -> dict:
+    def remove_root(path: str, request: gr.Request | None = None) -> dict:
         """Remove a library folder and drop its files from the library. Returns the library
-        status."""
-        message = _call(lambda: ui.remove_root(path))
+        status. Only this machine or a logged-in user may."""
+        message = _manage(request, lambda: ui.remove_root(path))
         return {"message": message, **ui.library_status()}
 
-    def start_indexing(model: str = "") -> dict:
+    def start_indexing(model: str = "", request: gr.Request | None = None) -> dict:
         """Start (or resume) indexing every library folder in the background, with `model`
-        (default: the library's model). Returns the index status at once."""
-        return _call(lambda: ui.start_indexing(model or None)).to_dict()
+        (default: the library's model). Returns the index status at once. Only this machine
+        or a logged-in user may."""
+        return _manage(request, lambda: ui.start_indexing(model or None)).to_dict()
 
-    def stop_indexing() -> dict:
-        """Stop the index run after the batch in hand (what is done is kept)."""
-        return ui.stop_indexing().to_dict()
+    def stop_indexing(request: gr.Request | None = None) -> dict:
+        """Stop the index run after the batch in hand (what is done is kept). Only this
+        machine or a logged-in user may."""
+        return _manage(request, ui.stop_indexing).to_dict()
 
     def index_status() -> dict:
         """The current or last index run: state, done, total, rate (files/s), eta_s,
@@ -1515,21 +1560,10 @@ def _file_path(image: Any) -> str | None:
     raise QueryError("A query file must be a file (gradio_client.handle_file(path)).")
 
 
-def serve(
-    data_dir: str | Path,
-    host: str = "127.0.0.1",
-    port: int = 7860,
-    model: str | None = None,
-    model_path: str | None = None,
-    share: bool = False,
-    auth: tuple[str, str] | None = None,
-    block: bool = True,
-) -> tuple[gr.Blocks, TroveUI]:
-    """Launch the web UI for the library in `data_dir` on host:port (see README: Web UI).
-
-    With `block`, serves until interrupted; otherwise returns once the server is up.
-    """
-    ui = TroveUI(data_dir, model, model_path)
+def create_app(ui: TroveUI) -> tuple[gr.Blocks, dict[str, Any]]:
+    """The app over `ui`, wired as `serve` runs it, and the options to host it with: the
+    media rules (search/media.py), the page's CSS, the upload limit. Gradio's `launch` and
+    `mount_gradio_app` take these options alike."""
     ui.thumbs.folder.mkdir(parents=True, exist_ok=True)
     demo = build_app(ui)
     allowed, blocked = media_rules(ui)
@@ -1544,22 +1578,47 @@ def serve(
     ui.on_roots_changed(follow_roots)
     # Thumbnails are served from their cache as they are, not copied into Gradio's.
     gr.set_static_paths([str(ui.thumbs.folder), *ui.roots()])
-    ui.warm_up()
     demo.queue(default_concurrency_limit=4)
+    options: dict[str, Any] = {
+        "allowed_paths": allowed,
+        "blocked_paths": blocked,
+        "app_kwargs": {"middleware": [Middleware(MediaGuard, policy=MediaPolicy(ui))]},
+        "footer_links": ["api"],
+        "css": CSS,
+        "max_file_size": "64mb",
+    }
+    return demo, options
+
+
+def serve(
+    data_dir: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    model: str | None = None,
+    model_path: str | None = None,
+    share: bool = False,
+    auth: tuple[str, str] | None = None,
+    block: bool = True,
+) -> tuple[gr.Blocks, TroveUI]:
+    """Launch the web UI for the library in `data_dir` on host:port (see README: Web UI).
+
+    Refused (TroveError, before anything starts) where other machines could reach it without
+    a login `auth`: a `host` that is not a loopback address, or `share`. With `block`, serves
+    until interrupted; otherwise returns once the server is up.
+    """
+    check_exposure(host, share, auth)
+    ui = TroveUI(data_dir, model, model_path)
+    demo, options = create_app(ui)
+    ui.warm_up()
     try:
         demo.launch(
             server_name=host,
             server_port=port,
             share=share,
             auth=auth,
-            allowed_paths=allowed,
-            blocked_paths=blocked,
-            app_kwargs={"middleware": [Middleware(MediaGuard, policy=MediaPolicy(ui))]},
-            footer_links=["api"],
-            css=CSS,
             quiet=False,
             prevent_thread_lock=not block,
-            max_file_size="64mb",
+            **options,
         )
     except OSError as exc:
         raise TroveError(
