@@ -3,7 +3,10 @@
 With TROVE_TEST_PAUSE_AT=POINT (or POINT@N: its N-th hit; several comma-separated), a
 process reaching POINT prints `trove-test-pause: POINT` on stderr and sleeps, so a test
 can SIGKILL it there: during a catalog commit, between an index file and its sidecar, ...
-Without the variable a pause point costs one dictionary lookup.
+With TROVE_TEST_COUNT_HITS=1 the points only count their hits (`hit_counts`), so a test can
+measure how many times an uninterrupted run passes each one and pick a hit that a run in
+the same state is sure to reach. Without either variable a pause point costs two
+dictionary lookups.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from collections import Counter
 
 PAUSE_ENV = "TROVE_TEST_PAUSE_AT"
+COUNT_ENV = "TROVE_TEST_COUNT_HITS"
 _hits: Counter[str] = Counter()
 _hits_lock = threading.Lock()
 
@@ -22,13 +26,20 @@ _hits_lock = threading.Lock()
 def pause_point(name: str) -> None:
     """Sleep here for an hour, announced on stderr, when TROVE_TEST_PAUSE_AT names `name`."""
     wanted = os.environ.get(PAUSE_ENV)
-    if not wanted:
+    if not wanted and not os.environ.get(COUNT_ENV):
         return
     with _hits_lock:
         _hits[name] += 1
         hit = _hits[name]
-    for spec in wanted.split(","):
+    for spec in (wanted or "").split(","):
         point, _, nth = spec.strip().partition("@")
         if point == name and hit == int(nth or 1):
             print(f"trove-test-pause: {name}", file=sys.stderr, flush=True)
             time.sleep(3600)
+
+
+def hit_counts() -> dict[str, int]:
+    """How many times this process has passed each pause point (counted only while
+    TROVE_TEST_PAUSE_AT or TROVE_TEST_COUNT_HITS is set)."""
+    with _hits_lock:
+        return dict(_hits)

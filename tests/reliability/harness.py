@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from search.testhooks import COUNT_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "tiny-clip"
@@ -75,6 +78,16 @@ class Launcher:
 
     def start(self, argv: list[str], log: Path, env: dict | None = None) -> Run:
         return Run(self, self._ask({"run": argv, "env": env or {}, "log": str(log)})["pid"], log)
+
+    def count_hits(self, argv: list[str], log: Path) -> dict[str, int]:
+        """How many times the run `argv` passes each pause point, run to its end (its data
+        folder must be a scratch copy: the run changes it)."""
+        run = self.start(argv, log, {COUNT_ENV: "1"})
+        assert run.join() == 0, run.output()
+        marker = "trove-test-hits: "
+        lines = [line for line in run.output().splitlines() if line.startswith(marker)]
+        assert len(lines) == 1, run.output()
+        return json.loads(lines[0][len(marker) :])
 
     def wait(self, pid: int) -> tuple[int, float]:
         reply = self._ask({"wait": pid})
@@ -153,31 +166,58 @@ def committed_items(data_dir: Path) -> dict[str, str | None]:
         db.close()
 
 
+def catalog_generation(data_dir: Path) -> int:
+    """The catalog generation an index must reflect to be loaded (0 before any vector)."""
+    db = sqlite3.connect(f"file:{data_dir / 'catalog.sqlite3'}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+    finally:
+        db.close()
+
+
 def check_indexes(data_dir: Path) -> dict[str, str]:
     """Open every vector index the way a search does; each must hold exactly the catalog's
-    vectors for its key. Returns key -> "loaded" or "rebuilt" (nothing is written)."""
+    vectors for its key. Returns key -> "loaded", or "rebuilt: REASON" with the reason the
+    store gave for not loading the file (nothing is written)."""
     from search.library import Library
-    from search.store import VectorStore, open_store
+    from search.store import open_store
 
     library = Library(data_dir, create=False)
+    store_log = logging.getLogger("search.store")
+    rebuilds = _Records()
+    store_log.addHandler(rebuilds)
+    level = store_log.level
+    store_log.setLevel(logging.WARNING)
     try:
         outcome = {}
         db = library.catalog
         keys = [r[0] for r in db._query("SELECT DISTINCT model FROM vectors")]
         for key in keys:
             ids, vectors = db.vectors(key)
+            rebuilds.messages.clear()
             path = library.index_path(key)
-            try:
-                _, info = VectorStore.load(path)
-                loaded = info.generation == db.generation
-            except Exception:
-                loaded = False
             store = open_store(db, path, key, vectors.shape[1], save_if_rebuilt=False)
             assert _ids(store) == {int(i) for i in ids}, f"index {key} differs from the catalog"
-            outcome[key] = "loaded" if loaded else "rebuilt"
+            prefix = f"Rebuilding the {key} index from the catalog: "
+            assert len(rebuilds.messages) <= 1, rebuilds.messages
+            assert all(m.startswith(prefix) for m in rebuilds.messages), rebuilds.messages
+            reasons = [m[len(prefix) :].removesuffix(".") for m in rebuilds.messages]
+            outcome[key] = f"rebuilt: {reasons[0]}" if reasons else "loaded"
         return outcome
     finally:
+        store_log.removeHandler(rebuilds)
+        store_log.setLevel(level)
         library.close()
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _ids(store) -> set[int]:

@@ -10,8 +10,12 @@ Protocol, one JSON object per line: {"run": argv, "env": {...}, "log": path} -> 
 
 Test-only environment the child acts on before it runs the command (never set by Trove):
 TROVE_TEST_USER=uid (drop root, so file permissions mean something), TROVE_TEST_VANISH=
-paths, one a line (deleted the moment the walk has listed every file), and pause
-points `sqlite.before-commit` / `sqlite.after-commit` in TROVE_TEST_PAUSE_AT.
+paths, one a line (deleted the moment the walk has listed every file), and pause points for
+TROVE_TEST_PAUSE_AT (search/testhooks.py) beside Trove's own: `sqlite.before-commit` /
+`sqlite.after-commit` around every COMMIT, `work.sql` before every statement the run issues
+while it does its work and `work.encode` before each batch is encoded. With
+TROVE_TEST_COUNT_HITS=1 a run that ends prints how many times it passed each point:
+`trove-test-hits: {"point": n, ...}` (on stderr).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import contextlib
 import json
 import os
 import sys
+
+from search.testhooks import COUNT_ENV, PAUSE_ENV, hit_counts, pause_point
 
 
 def main() -> None:
@@ -55,8 +61,8 @@ def _start(argv: list[str], env: dict[str, str], log: str) -> int:
         os.close(0)
         sys.stdout = os.fdopen(1, "w", buffering=1)
         sys.stderr = os.fdopen(2, "w", buffering=1)
-        if "sqlite." in env.get("TROVE_TEST_PAUSE_AT", ""):
-            _pause_around_sqlite_commits()
+        if env.get(PAUSE_ENV) or env.get(COUNT_ENV):
+            _add_pause_points()
         if env.get("TROVE_TEST_VANISH"):
             _vanish_after_walk(env["TROVE_TEST_VANISH"].splitlines())
         if env.get("TROVE_TEST_USER"):
@@ -67,6 +73,8 @@ def _start(argv: list[str], env: dict[str, str], log: str) -> int:
         import app
 
         code = app.main(argv)
+        if env.get(COUNT_ENV):
+            print(f"trove-test-hits: {json.dumps(hit_counts())}", file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
@@ -80,16 +88,43 @@ def _start(argv: list[str], env: dict[str, str], log: str) -> int:
         os._exit(70)
 
 
-def _pause_around_sqlite_commits() -> None:
-    """Pause points `sqlite.before-commit` and `sqlite.after-commit` around every COMMIT of
-    every SQLite connection the run opens, whatever module opens it."""
+def _add_pause_points() -> None:
+    """Pause points in the run's work, on every SQLite connection it opens whatever module
+    opens it: `sqlite.before-commit` and `sqlite.after-commit` around every COMMIT, and
+    `work.sql` before every statement of the thread running Indexer._run: the run's work
+    (the walk's bookkeeping, failed files, batches) between opening its indexes and saving
+    them. A kill at the N-th `work.sql` is a kill at a point of the run's own progress,
+    whatever the speed of the machine: mid-transaction, just before a COMMIT, between two
+    transactions. `work.encode`, before each batch is encoded, is between two batches."""
     import functools
     import sqlite3
+    import threading
 
-    from search.testhooks import pause_point
+    from indexers.pipeline import Indexer
+
+    working: dict[str, int | None] = {"thread": None}
+    run, encode_batch = Indexer._run, Indexer._encode_batch
+
+    @functools.wraps(run)
+    def tracked_run(self, *args, **kwargs):
+        working["thread"] = threading.get_ident()
+        try:
+            return run(self, *args, **kwargs)
+        finally:
+            working["thread"] = None
+
+    @functools.wraps(encode_batch)
+    def paused_encode_batch(self, *args, **kwargs):
+        pause_point("work.encode")
+        return encode_batch(self, *args, **kwargs)
+
+    Indexer._run = tracked_run
+    Indexer._encode_batch = paused_encode_batch
 
     class PausingConnection(sqlite3.Connection):
         def execute(self, sql, *args):
+            if working["thread"] == threading.get_ident():
+                pause_point("work.sql")
             if sql.strip().upper() not in ("COMMIT", "END", "END TRANSACTION"):
                 return super().execute(sql, *args)
             pause_point("sqlite.before-commit")
