@@ -3,11 +3,12 @@ folder, and a library drive unmounted in the middle of a run. Each gives a clear
 traceback), corrupts nothing, and keeps the catalog's items of a missing drive.
 
 The data folder and the library drive are small tmpfs mounts (the tests mount them, which
-needs root, as CI has; without it they are skipped).
+needs root, as CI has; without it they are skipped; as root, a mount that fails fails them).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -40,12 +41,8 @@ def _umount(path: Path) -> None:
 
 @pytest.fixture
 def mounts(tmp_path):
-    probe = tmp_path / "probe"
-    try:
-        _mount(probe, "64k")
-    except (subprocess.CalledProcessError, FileNotFoundError, PermissionError):
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    _umount(probe)
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
     mounted: list[Path] = []
 
     def mount(path: Path, size: str) -> Path:
@@ -122,7 +119,12 @@ def test_library_drive_pulled_mid_run_keeps_what_was_indexed(tmp_path, mounts):
     try:
         run = launcher.start(index_args(drive, data, "--batch-size", "4"), tmp_path / "run.log")
         assert run.wait_for("Indexing")
-        time.sleep(1.0)
+        # The drive is pulled once the first batch is committed, whatever the machine's speed
+        # (a fixed wait could come before it); 300 files are far from done then.
+        deadline = time.monotonic() + 120
+        while not committed_items(data):
+            assert not run.finished() and time.monotonic() < deadline, run.output()[-3000:]
+            time.sleep(0.05)
         subprocess.run(["umount", "-l", str(drive)], check=True)  # the drive is pulled
         deadline = time.monotonic() + 120
         while not run.finished():
@@ -134,7 +136,7 @@ def test_library_drive_pulled_mid_run_keeps_what_was_indexed(tmp_path, mounts):
     assert "Traceback" not in output, output[-3000:]
     assert integrity(data) == "ok"
     indexed = {p for p, e in committed_items(data).items() if e is None}
-    assert indexed, "nothing was committed before the drive went away"
+    assert 0 < len(indexed) < 300, len(indexed)  # some, and the pull came mid-run
     check_indexes(data)
 
     # Plugged in again: the run completes, and files that failed while it was gone are fine.

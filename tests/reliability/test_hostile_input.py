@@ -12,11 +12,10 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.reliability.harness import REPO
-
-httpx = pytest.importorskip("httpx")
 
 pytestmark = pytest.mark.slow
 
