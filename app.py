@@ -43,6 +43,10 @@ def cmd_index(args: argparse.Namespace) -> int:
             "Nothing to index yet: give a folder, e.g. `python app.py index ~/Pictures`."
         )
     check_roots(roots, existing.catalog if existing else None)
+    if args.quiet:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()  # a first run's weight download shows a bar too
     encoders = _encoders(args, existing)
     encoders.clip.resolve()
     library = existing or _library(args, create=True)
@@ -593,6 +597,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="trove: %(message)s")
     for ours in ("search", "indexers"):
         logging.getLogger(ours).setLevel(logging.INFO)
+    # The hub client prints its warnings (a download resumed) with its own handler; passed
+    # on to ours as well, each would show twice.
+    logging.getLogger("huggingface_hub").propagate = False
     try:
         return args.func(args)
     except TroveError as exc:

@@ -6,16 +6,20 @@ model, every place that was tried and why it failed, and the commands that fix i
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from huggingface_hub.utils.tqdm import tqdm as hub_tqdm
+
 from search.errors import WeightsNotFoundError
 from search.models.registry import ModelSpec
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,15 +71,16 @@ def resolve_weights(
     if cached is not None:
         return ResolvedWeights(cached, "Hugging Face cache")
 
+    retry = False
     if not allow_download:
         download_note = "not tried (download not allowed for this command)"
     elif hub_offline():
         download_note = "not tried (HF_HUB_OFFLINE is set)"
     else:
-        path, download_note = _download(spec)
+        path, download_note, retry = _download(spec)
         if path is not None:
             return ResolvedWeights(path, "downloaded")
-    raise WeightsNotFoundError(_missing_weights_message(spec, download_note))
+    raise WeightsNotFoundError(_missing_weights_message(spec, download_note, retry))
 
 
 def find_in_hf_cache(spec: ModelSpec) -> Path | None:
@@ -99,9 +104,12 @@ def download_weights(spec: ModelSpec) -> ResolvedWeights:
     cached = find_in_hf_cache(spec)
     if cached is not None:
         return ResolvedWeights(cached, "Hugging Face cache")
-    path, note = _download(spec)
-    if path is None:
+    if hub_offline():
+        note = "not tried (HF_HUB_OFFLINE is set: unset it to download)"
         raise WeightsNotFoundError(_missing_weights_message(spec, note))
+    path, note, retry = _download(spec)
+    if path is None:
+        raise WeightsNotFoundError(_missing_weights_message(spec, note, retry))
     return ResolvedWeights(path, "downloaded")
 
 
@@ -141,7 +149,8 @@ def _hub_reachable(timeout: float = 3.0) -> str | None:
     from huggingface_hub import constants
 
     url = urlparse(constants.ENDPOINT)
-    host, port = url.hostname or "huggingface.co", url.port or 443
+    host = url.hostname or "huggingface.co"
+    port = url.port or (80 if url.scheme == "http" else 443)
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as exc:
@@ -149,25 +158,83 @@ def _hub_reachable(timeout: float = 3.0) -> str | None:
     return None
 
 
-def _download(spec: ModelSpec) -> tuple[Path | None, str]:
-    from huggingface_hub import hf_hub_download
+def _download(spec: ModelSpec) -> tuple[Path | None, str, bool]:
+    """Fetch the first of the spec's weight files the repo has, and its support files.
+
+    Returns the weight file (or None), what happened, and whether running again may help
+    (a transfer that failed, rather than a repo without the files).
+
+    The next weight file is tried only when the repo lacks one: after a failed transfer the
+    next (as large) file would most likely fail the same way, so the run stops and says so.
+    A failed transfer leaves nothing in the cache that a lookup could take for weights: the
+    hub client writes each file to a temporary name and moves it into the snapshot only once
+    all its bytes have arrived. Files fetched completely stay, and are not fetched again.
+    """
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import RemoteEntryNotFoundError
 
     unreachable = _hub_reachable()
     if unreachable:
-        return None, f"failed: {unreachable}"
-    errors = []
+        return None, f"failed: {unreachable}", True
+    log.info(
+        "Downloading the %s weights from %s/%s into %s",
+        spec.name,
+        constants.ENDPOINT,
+        spec.hf_repo,
+        constants.HF_HUB_CACHE,
+    )
+    absent = []
     for filename in spec.weight_files:
         try:
-            path = Path(hf_hub_download(spec.hf_repo, filename))
-            for support in spec.support_files:
-                hf_hub_download(spec.hf_repo, support)
-            return path, "ok"
-        except Exception as exc:  # the hub client raises many unrelated types; report each
-            errors.append(f"{filename}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
-    return None, "failed: " + "; ".join(errors)
+            path = Path(hf_hub_download(spec.hf_repo, filename, tqdm_class=_bar(filename)))
+        except RemoteEntryNotFoundError:
+            absent.append(filename)
+            continue
+        except Exception as exc:  # the hub client raises many unrelated types; report it
+            return None, _transfer_failed(filename, exc), True
+        for support in spec.support_files:
+            try:
+                hf_hub_download(spec.hf_repo, support, tqdm_class=_bar(support))
+            except Exception as exc:  # as above
+                return None, _transfer_failed(support, exc), True
+        return path, "ok", False
+    return None, f"failed: hf.co/{spec.hf_repo} has none of {', '.join(absent)}", False
 
 
-def _missing_weights_message(spec: ModelSpec, download_note: str) -> str:
+def _transfer_failed(filename: str, exc: BaseException) -> str:
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    # The client wraps a connection error in a generic "cannot find the requested files";
+    # the cause says what happened.
+    if isinstance(exc, LocalEntryNotFoundError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    lines = str(exc).strip().splitlines()
+    reason = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return f"failed while fetching {filename} ({reason}); nothing incomplete was kept"
+
+
+class DownloadBar(hub_tqdm):
+    """The hub client's progress bar (size, bytes so far, rate), shown on stderr also when
+    it is not a terminal, as the indexing bar is: a download of hundreds of MB must not look
+    like a hang in a log. `HF_HUB_DISABLE_PROGRESS_BARS=1` (or `index --quiet`) hides it."""
+
+    # The repo file being fetched. The client would label the bar with the download URL's
+    # tail (a CDN hash) unless the CDN names the file in a Content-Disposition header.
+    label: str | None = None
+
+    def __init__(self, *args, **kwargs) -> None:
+        # The client passes disable=None ("only on a terminal") or True (its logging is off).
+        kwargs["disable"] = bool(kwargs.get("disable"))
+        if self.label:
+            kwargs["desc"] = self.label
+        super().__init__(*args, **kwargs)
+
+
+def _bar(filename: str) -> type[DownloadBar]:
+    return type("DownloadBar", (DownloadBar,), {"label": filename})
+
+
+def _missing_weights_message(spec: ModelSpec, download_note: str, retry: bool = False) -> str:
     from huggingface_hub import constants
 
     files = " or ".join(spec.weight_files)
@@ -175,17 +242,41 @@ def _missing_weights_message(spec: ModelSpec, download_note: str) -> str:
         files += " with " + ", ".join(spec.support_files)
     tiny = "tiny-clap" if spec.space == "clap" else "tiny-clip"
     model_flag, path_flag = _flags(spec)
+    command = f"`python app.py models download {spec.name}`"
+    if retry:
+        fix = (
+            f"To fix: check the connection to {constants.ENDPOINT} and run {command} again "
+            f"(files already fetched whole are not fetched again); or run it on a machine with "
+            f"internet and copy its Hugging Face cache folder to this machine (or set HF_HOME "
+            f"to it), or pass {path_flag} /path/to/{spec.weight_files[0]}. "
+        )
+    else:
+        fix = (
+            f"To fix: on a machine with internet run {command} and copy its Hugging Face "
+            f"cache folder to this machine (or set HF_HOME to it), or pass "
+            f"{path_flag} /path/to/{spec.weight_files[0]}. "
+        )
     return (
         f"No weights for model {spec.name} ({spec.architecture}, {spec.pretrained}) on this "
         f"machine. Looked in: (1) {path_flag}: not given; (2) the Hugging Face cache "
-        f"{constants.HF_HUB_CACHE} for {spec.hf_repo} ({files}): not there; (3) download: "
-        f"{download_note}. To fix: on a machine with internet run "
-        f"`python app.py models download {spec.name}` and copy its Hugging Face cache folder "
-        f"to this machine (or set HF_HOME to it), or pass "
-        f"{path_flag} /path/to/{spec.weight_files[0]}. "
+        f"{constants.HF_HUB_CACHE} for {spec.hf_repo} ({files}): {_cache_state(spec)}; "
+        f"(3) download: {download_note}. {fix}"
         f"To try Trove without weights, add `{model_flag} {tiny}` (an untrained model: the "
         f"pipeline works, the rankings do not mean anything)."
     )
+
+
+def _cache_state(spec: ModelSpec) -> str:
+    """Why the cache lookup found nothing: absent, or weights without their support files."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in spec.weight_files:
+        hit = try_to_load_from_cache(spec.hf_repo, filename)
+        if isinstance(hit, str) and os.path.isfile(hit):
+            folder = Path(hit).parent
+            lacking = [name for name in spec.support_files if not (folder / name).is_file()]
+            return f"incomplete ({filename} without {', '.join(lacking)})"
+    return "not there"
 
 
 def _flags(spec: ModelSpec) -> tuple[str, str]:
