@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -191,17 +192,29 @@ def test_remote_batches_keeps_order_and_normalises(serve):
     assert encoder.name == "openai:text-embedding-3-small" and encoder.dim == 8
 
 
-def test_remote_retries_a_server_error_then_succeeds(serve):
+@pytest.fixture
+def waits(monkeypatch) -> list[float]:
+    """The pauses the remote client takes between attempts, recorded instead of slept."""
+    from search.models import text
+
+    recorded: list[float] = []
+    monkeypatch.setattr(text, "time", SimpleNamespace(sleep=recorded.append))
+    return recorded
+
+
+def test_remote_retries_a_server_error_then_succeeds(serve, waits):
     server = serve((500, {"error": "overloaded"}), (503, b"busy"), "ok")
     vectors = remote(server.url).encode_texts(["hello"])
     _assert_unit_rows(vectors, 1, 8)
     assert len(server.requests) == 3
+    assert waits == [0.01, 0.02]  # backoff_s, then twice that
 
 
-def test_remote_honours_retry_after_on_429(serve):
-    server = serve((429, {"error": "slow down"}, {"Retry-After": "0"}), "ok")
-    remote(server.url, backoff_s=30).encode_texts(["hello"])  # 30 s back-off would time out
+def test_remote_honours_retry_after_on_429(serve, waits):
+    server = serve((429, {"error": "slow down"}, {"Retry-After": "2"}), "ok")
+    remote(server.url, backoff_s=30).encode_texts(["hello"])
     assert len(server.requests) == 2
+    assert waits == [2.0]  # the server's wait, not the 30 s back-off
 
 
 def test_remote_gives_up_after_its_retries(serve):
