@@ -187,5 +187,13 @@ def test_a_photo_query_reaches_documents(mixed):
         k=5,
         filters=SearchFilters(kinds=("document",)),
     )
-    assert docs and all(r.kind == "document" for r in docs)
+    # All five documents answer, once each: their passages are in the picture space too.
+    assert sorted(Path(r.path).name for r in docs) == [
+        "car-notes.md",
+        "cat-notes.txt",
+        "film.srt",
+        "invoice-2023.pdf",
+        "receipt.pdf",
+    ]
+    assert all(r.kind == "document" for r in docs)
     assert np.isfinite([r.score for r in docs]).all()
