@@ -14,8 +14,10 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,15 +49,23 @@ class Repos:
 
 
 @pytest.fixture(scope="module")
-def repos(tmp_path_factory) -> Repos:
-    """Both repos, generated once for the module (about 20 s and 1.8 GB)."""
+def repos(tmp_path_factory) -> Iterator[Repos]:
+    """Both repos, generated once for the module (about 20 s and 1.8 GB, removed after)."""
     base = tmp_path_factory.mktemp("hub")
     clip = save_random_vit_b32_repo(base / "clip")
     clap = save_random_clap_htsat_unfused(base / "clap")
-    return Repos(
+    yield Repos(
         Repo.from_files(CLIP_REPO, {p.name: p for p in clip.iterdir()}),
         Repo.from_files(CLAP_REPO, {p.name: p for p in clap.iterdir()}),
     )
+    shutil.rmtree(base)
+
+
+@pytest.fixture
+def hf(tmp_path: Path) -> Iterator[Path]:
+    """The test's own HF_HOME; its downloaded weights (over 1 GB) are removed after."""
+    yield tmp_path / "hf"
+    shutil.rmtree(tmp_path / "hf", ignore_errors=True)
 
 
 def trove(*args: str | Path, env: dict[str, str], data_dir: Path | None = None):
@@ -168,8 +178,7 @@ def search(*args: str | Path, env: dict[str, str], data_dir: Path) -> list[dict]
     return json.loads(ok(trove("search", *args, "--json", env=env, data_dir=data_dir)).stdout)
 
 
-def test_models_download_clip_then_index_and_search_offline(repos: Repos, tmp_path: Path) -> None:
-    hf = tmp_path / "hf"
+def test_models_download_clip_then_search_offline(repos: Repos, hf: Path, tmp_path: Path) -> None:
     with HubServer([repos.clip, repos.clap]) as hub:
         proc = ok(trove("models", "download", CLIP, env=online(hub, hf)))
         asked = fetched(hub)
@@ -197,8 +206,7 @@ def test_models_download_clip_then_index_and_search_offline(repos: Repos, tmp_pa
     assert sorted(r["path"] for r in hits) == sorted(map(str, shots))
 
 
-def test_models_download_clap_then_index_and_search_offline(repos: Repos, tmp_path: Path) -> None:
-    hf = tmp_path / "hf"
+def test_models_download_clap_then_search_offline(repos: Repos, hf: Path, tmp_path: Path) -> None:
     with HubServer([repos.clip, repos.clap]) as hub:
         proc = ok(trove("models", "download", CLAP, env=online(hub, hf)))
         asked = fetched(hub)
@@ -225,8 +233,7 @@ def test_models_download_clap_then_index_and_search_offline(repos: Repos, tmp_pa
     assert sorted(r["path"] for r in by_text) == sorted([str(bell), str(birds)])
 
 
-def test_first_index_downloads_the_weights_it_needs(repos: Repos, tmp_path: Path) -> None:
-    hf = tmp_path / "hf"
+def test_first_index_downloads_the_weights_it_needs(repos: Repos, hf: Path, tmp_path: Path) -> None:
     shots = photos(tmp_path / "photos")
     sounds(tmp_path / "sounds")
     with HubServer([repos.clip, repos.clap]) as hub:
@@ -253,10 +260,9 @@ def test_first_index_downloads_the_weights_it_needs(repos: Repos, tmp_path: Path
 
 @pytest.mark.parametrize("kind", ["cut", "status"], ids=["connection-lost-half-way", "http-500"])
 def test_a_failed_weights_download_leaves_nothing_taken_for_weights(
-    repos: Repos, tmp_path: Path, kind: str
+    repos: Repos, hf: Path, tmp_path: Path, kind: str
 ) -> None:
     fault = Fault.cut(CLIP_WEIGHTS) if kind == "cut" else Fault.http_status(CLIP_WEIGHTS, 500)
-    hf = tmp_path / "hf"
     with HubServer([repos.clip], [fault]) as hub:
         failed = trove("models", "download", CLIP, env=online(hub, hf))
         asked = fetched(hub)
@@ -293,11 +299,10 @@ def test_a_failed_weights_download_leaves_nothing_taken_for_weights(
 
 
 def test_a_repo_half_fetched_is_not_taken_for_weights_and_completes_later(
-    repos: Repos, tmp_path: Path
+    repos: Repos, hf: Path, tmp_path: Path
 ) -> None:
     """The weights arrive but a tokenizer file fails (a 500): a transformers folder without
     its tokenizer is not a model. The next run fetches only what is missing."""
-    hf = tmp_path / "hf"
     with HubServer([repos.clap], [Fault.http_status("tokenizer_config.json", 500)]) as hub:
         failed = trove("models", "download", CLAP, env=online(hub, hf))
     error = one_error(failed)
