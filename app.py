@@ -85,7 +85,7 @@ def _encoders(args: argparse.Namespace, library):
 
 def cmd_search(args: argparse.Namespace) -> int:
     from search.engine import SearchEngine
-    from search.filters import SearchFilters, parse_date
+    from search.filters import SearchFilters, format_score, parse_date
 
     filters = SearchFilters(
         kinds=tuple(args.kind),
@@ -124,7 +124,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     for rank, r in enumerate(results, 1):
         moment = f"  {r.start:.1f}-{r.end:.1f} s" if r.start is not None else ""
         if not args.json:
-            print(f"{rank:3d}  {r.score:.4f}  {r.kind:<8} {r.path}{moment}")
+            print(f"{rank:3d}  {format_score(r.score)}  {r.kind:<8} {r.path}{moment}")
             if r.snippet:
                 print(f"{'':17}{r.snippet}")
     return 0
@@ -302,6 +302,7 @@ def _print_bridge(clap_spec, clip_name: str | None) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job until the web UI lands: index the demo library and run sample queries."""
     from search.errors import WeightsNotFoundError
+    from search.filters import format_score
     from search.models import get_preset, load_encoder
     from search.models.registry import DEFAULT_CLIP_MODEL
 
@@ -339,7 +340,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for query in list(descriptions.values())[:5]:
         print(f'\nsearch "{query}"')
         for rank, r in enumerate(engine.search(query, k=3), 1):
-            print(f"{rank:3d}  {r.score:.4f}  {os.path.relpath(r.path, ASSETS)}")
+            print(f"{rank:3d}  {format_score(r.score)}  {os.path.relpath(r.path, ASSETS)}")
     return 0
 
 

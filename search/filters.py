@@ -112,6 +112,11 @@ def shown_score(score: float) -> float:
     return round(score, SCORE_DECIMALS)
 
 
+def format_score(score: float) -> str:
+    """A shown score as text, with every one of its SCORE_DECIMALS digits."""
+    return f"{score:.{SCORE_DECIMALS}f}"
+
+
 def item_date(item: Item) -> float:
     """When a photo was taken (EXIF), else when the file was last modified: epoch seconds."""
     return item.taken_at if item.taken_at is not None else item.mtime_ns / 1e9

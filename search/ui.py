@@ -41,7 +41,7 @@ from search.errors import (
     TroveError,
     WeightsNotFoundError,
 )
-from search.filters import KINDS, SORTS, SearchFilters, parse_date
+from search.filters import KINDS, SORTS, SearchFilters, format_score, parse_date
 from search.jobs import DONE, FAILED, IDLE, STOPPED, STOPPING, IndexJobs, JobStatus
 from search.library import Library, catalog_path
 from search.media import MediaGuard, MediaPolicy, Thumbnails, clock, media_rules
@@ -736,7 +736,9 @@ def render_detail(
     """The detail panel's text: path, kind, score and the result's moment or passage, then
     what the catalog knows of the file (duration, sound, codec, pages, camera, dates)."""
     info = detail.details
-    head = f"**Kind** {detail.kind}" + (f" · **Score** {score:.4f}" if score is not None else "")
+    head = f"**Kind** {detail.kind}"
+    if score is not None:
+        head += f" · **Score** {format_score(score)}"
     if start is not None:
         head += f" · **Moment** {moment_text(start, end)}"
     rows = [f"**Path** `{detail.path}`", head]
@@ -814,7 +816,7 @@ def caption(result: SearchResult, roots: list[str]) -> str:
             shown = os.path.join(os.path.basename(root.rstrip("/")), result.path[len(root) + 1 :])
             break
     moment = f" · {moment_text(result.start, result.end)}" if result.start is not None else ""
-    return f"{result.kind} · {result.score:.3f}{moment} · {shown}"
+    return f"{result.kind} · {format_score(result.score)}{moment} · {shown}"
 
 
 def result_dict(result: SearchResult) -> dict:

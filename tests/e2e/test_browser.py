@@ -47,7 +47,7 @@ WAIT_MS = 60_000  # one UI step on a busy 2-core machine
 # enough to see several progress updates (the display refreshes every second).
 SMALL, SCANS = 500, 30
 BIG = SMALL + SCANS
-CAPTION = re.compile(r"^image · (?P<score>-?\d\.\d{3}) · (?P<path>photos/.+)$")
+CAPTION = re.compile(r"^image · (?P<score>-?\d\.\d{4}) · (?P<path>photos/.+)$")
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,7 @@ def test_search_in_a_real_browser(tmp_path: Path) -> None:
             folder_filter.fill("")
             page.locator("#sort").get_by_label("relevance", exact=True).check()
 
-            # An uploaded image finds its own file first (identical image: score 1.000).
+            # An uploaded image finds its own file first (identical image: score 1.0000).
             page.locator("#clear-btn").click()
             expect(thumbs).to_have_count(0)
             target = served.files[5]
@@ -264,7 +264,7 @@ def test_search_in_a_real_browser(tmp_path: Path) -> None:
             first = thumbs.first
             rel_target = target.relative_to(served.photos.parent).as_posix()
             expect(first.locator(".caption-label")).to_have_text(
-                re.compile(rf"· 1\.000 · {re.escape(rel_target)}$")
+                re.compile(rf"· 1\.0000 · {re.escape(rel_target)}$")
             )
             shots.take(page, "image-query")
 
@@ -294,7 +294,7 @@ def test_search_in_a_real_browser(tmp_path: Path) -> None:
             expect(page.locator("#similar-to textarea")).to_have_value(str(chosen))
             rel_chosen = chosen.relative_to(served.photos.parent).as_posix()
             expect(first.locator(".caption-label")).to_have_text(
-                re.compile(rf"· 1\.000 · {re.escape(rel_chosen)}$")
+                re.compile(rf"· 1\.0000 · {re.escape(rel_chosen)}$")
             )
             expect(query).to_have_value("")
             shots.take(page, "find-similar")
@@ -574,7 +574,7 @@ def test_a_mixed_library_in_a_real_browser(tmp_path: Path) -> None:
             # A sound: its player and what the catalog knows of it.
             # Every window of a sound is timed: its caption and panel show the moment.
             sound, _ = thumb_with(
-                thumbs, r"^audio · -?\d\.\d{3} · \d:\d\d(–\d:\d\d)? · mixed/sounds/bell\.wav$"
+                thumbs, r"^audio · -?\d\.\d{4} · \d:\d\d(–\d:\d\d)? · mixed/sounds/bell\.wav$"
             )
             sound.click()
             expect(page.locator("#detail-audio")).to_be_visible()
@@ -591,7 +591,7 @@ def test_a_mixed_library_in_a_real_browser(tmp_path: Path) -> None:
 
             # A video: its still in the gallery, a player and the moment in the panel.
             video, _ = thumb_with(
-                thumbs, r"^video · -?\d\.\d{3} · \d:\d\d(–\d:\d\d)? · mixed/videos/late-tone\.mp4$"
+                thumbs, r"^video · -?\d\.\d{4} · \d:\d\d(–\d:\d\d)? · mixed/videos/late-tone\.mp4$"
             )
             still = video.locator("img").get_attribute("src")
             assert "thumbnails" in urllib.parse.unquote(still)
@@ -627,7 +627,7 @@ def test_a_mixed_library_in_a_real_browser(tmp_path: Path) -> None:
                 str(root / "sounds" / "bell.wav")
             )
             expect(thumbs.first.locator(".caption-label")).to_have_text(
-                re.compile(r"^audio · 1\.000 · .*mixed/sounds/bell\.wav$")
+                re.compile(r"^audio · 1\.0000 · .*mixed/sounds/bell\.wav$")
             )
             shots.take(page, "sound-query")
 

@@ -24,7 +24,7 @@ from search.errors import (
     QueryError,
     WeightsNotFoundError,
 )
-from search.filters import SearchFilters
+from search.filters import SearchFilters, format_score
 from search.jobs import DONE, FAILED, STOPPED, IndexJobs, JobStatus
 from search.library import CLIP_MODEL_KEY
 from search.media import MediaPolicy, media_rules, page_card, waveform_picture
@@ -327,7 +327,7 @@ def test_text_search_gives_a_page_of_captioned_thumbnails(ui, photo_library):
             assert im.format == "JPEG" and max(im.size) <= 384
     first = page.results[0]
     label = caption(first, ui.roots())
-    assert label.startswith(f"image · {first.score:.3f} · photos/")
+    assert label.startswith(f"image · {format_score(first.score)} · photos/")
     assert label.endswith(os.path.relpath(first.path, photo_library.resolve()))
 
 
@@ -631,7 +631,7 @@ def test_every_kind_gets_a_gallery_picture_and_a_captioned_moment(mixed):
     assert ui.thumbnail(video.path, video.thumbnail) == video.thumbnail
     label = caption(video, ui.roots())
     assert re.fullmatch(
-        r"video · -?\d\.\d{3} · \d:\d\d(–\d:\d\d)? · library/videos/late-tone.mp4", label
+        r"video · -?\d\.\d{4} · \d:\d\d(–\d:\d\d)? · library/videos/late-tone.mp4", label
     )
     assert caption(by_kind["image"], ui.roots()).startswith("image · ")
     # A file no decoder reads shows the grey square (the catalog lists it as failed).
