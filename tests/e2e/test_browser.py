@@ -468,9 +468,12 @@ def test_file_route_serves_library_files_and_refuses_the_rest(indexed: Served) -
     served = get(str(library_file))
     assert served.status_code == 200
     assert served.content == library_file.read_bytes()
-    # What the gallery shows: a thumbnail from the cache.
+    # What the gallery shows: a thumbnail from the cache, made when a file's detail is shown.
+    from gradio_client import Client
+
+    Client(indexed.url, verbose=False).predict(str(library_file), api_name="/item_detail")
     thumbs = sorted((indexed.data / "thumbnails").rglob("*.jpg"))
-    assert thumbs, "the searches above made no thumbnails"
+    assert thumbs, "showing a file's detail made no thumbnail"
     assert get(str(thumbs[0])).status_code == 200
 
     photos = indexed.photos
