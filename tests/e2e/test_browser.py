@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.app_process import free_port
 from tests.contract import API_NAMES
 from tests.media import make_photo
 
@@ -60,12 +60,6 @@ class Served:
     outside: Path  # a photo outside the library, which a symlink inside points at
     data: Path
     log: Path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_scan(path: Path, side: int, block: int) -> Path:

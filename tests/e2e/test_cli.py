@@ -12,12 +12,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.app_process import run_app
 from tests.media import make_photo
 
 pytestmark = pytest.mark.slow
@@ -43,19 +43,9 @@ def trove(
     (and, with `hf_home`, an empty Hugging Face cache: a machine without weights)."""
     env = os.environ.copy()
     env["HF_HUB_OFFLINE"] = "1"
-    env.pop("TROVE_DATA_DIR", None)
-    if data_dir is not None:
-        env["TROVE_DATA_DIR"] = str(data_dir)
     if hf_home is not None:
         env["HF_HOME"] = str(hf_home)
-    return subprocess.run(
-        [sys.executable, "app.py", *map(str, args)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_app(*args, env=env, data_dir=data_dir, timeout=timeout)
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import pytest
 from tqdm import tqdm
 
 from search.models.registry import CLAP_SUPPORT_FILES
+from tests.app_process import run_app
 from tests.checkpoints import save_random_clap_htsat_unfused, save_random_vit_b32_repo
 from tests.hubserver import Fault, HubServer, Repo, hub_env
 from tests.media import make_photo
@@ -70,18 +70,7 @@ def hf(tmp_path: Path) -> Iterator[Path]:
 
 def trove(*args: str | Path, env: dict[str, str], data_dir: Path | None = None):
     """`python app.py ARGS` from the repo root with `env` (see `online` and `offline`)."""
-    env = dict(env)
-    env.pop("TROVE_DATA_DIR", None)
-    if data_dir is not None:
-        env["TROVE_DATA_DIR"] = str(data_dir)
-    return subprocess.run(
-        [sys.executable, "app.py", *map(str, args)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
+    return run_app(*args, env=env, data_dir=data_dir, timeout=400)
 
 
 def online(hub: HubServer, hf_home: Path) -> dict[str, str]:

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from search.testhooks import COUNT_ENV
+from tests.app_process import run_app
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "tiny-clip"
@@ -39,15 +40,9 @@ def make_small_photos(folder: Path, seeds: range, size: tuple[int, int] = (96, 7
 def cli(
     *args: str, timeout: float = 180, env: dict | None = None, **kw
 ) -> subprocess.CompletedProcess:
-    """`python app.py ARGS` in a fresh process, as a user would run it."""
-    return subprocess.run(
-        [sys.executable, str(REPO / "app.py"), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
-    )
+    """`python app.py ARGS` in a fresh process, as a user would run it (the data folder is
+    given with --data-dir)."""
+    return run_app(*args, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}, timeout=timeout)
 
 
 def index_args(root: Path, data_dir: Path, *extra: str) -> list[str]:

@@ -6,7 +6,6 @@ escapes through the file route: tests/e2e/test_browser.py and tests/unit/test_ui
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,18 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.app_process import free_port
 from tests.reliability.harness import REPO
 
 pytestmark = pytest.mark.slow
 
 # search/ui.py launches Gradio with max_file_size="64mb", which Gradio reads as 64 MiB.
 UPLOAD_LIMIT_BYTES = 64 * 2**20
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listening_addresses(port: int) -> set[str]:
