@@ -324,6 +324,239 @@ def render_bridge(r: dict) -> str:
     return intro + table + note
 
 
+# -- video (bench/video_decode.py -> video_decode.json, bench/video_cost.py -> video_cost.json)
+
+VIDEO_PATHS = {
+    "decord sequential (next)": "decord sequential (`next()`)",
+    "decord get_batch": "decord `get_batch` (1 frame/s indices)",
+    "decord seek per sample": "decord seek per sample (`vr[i]`)",
+    "PyAV all frames, default threads": "PyAV every frame, default threading",
+    "PyAV all frames, thread_type=AUTO": 'PyAV every frame, `thread_type="AUTO"`',
+    "Trove sample_frames full, 1080p": "Trove `sample_frames`, every frame, 1080p",
+    "Trove sample_frames keyframes, 1080p": "Trove `sample_frames`, keyframes, 1080p",
+    "Trove sample_frames full, 720p": "Trove `sample_frames`, every frame, 720p",
+    "Trove sample_frames keyframes, 720p": "Trove `sample_frames`, keyframes, 720p",
+}
+# The README's shorter table: Trove's rows at both sizes on one line each.
+TROVE_PAIRS = {
+    "Trove `sample_frames` (every frame, scene probes), 1080p / 720p": (
+        "Trove sample_frames full, 1080p",
+        "Trove sample_frames full, 720p",
+    ),
+    "Trove `sample_frames`, keyframes only, 1080p / 720p": (
+        "Trove sample_frames keyframes, 1080p",
+        "Trove sample_frames keyframes, 720p",
+    ),
+}
+
+
+def _decode_intro(r: dict) -> str:
+    before, after = r["load_average"]
+    return (
+        f"a {r['seconds']:g} s 1080p H.264 clip ({r['fps']} fps, a keyframe every "
+        f"{r['keyframe_every_s']:g} s, {r['size_mb_1080p']:g} MB); "
+        f"round-robin repeats, median (min-max) of {r['repeats']}; {r['cores']} cores, PyAV "
+        f"{r['pyav']}, load average {before:g} before and {after:g} after, {r['date']}"
+    )
+
+
+def _decode_ratios(r: dict) -> str:
+    """How much cheaper keyframes are than every frame, and what frame threading gives."""
+    per_min = {row["path"]: row["s_per_min"] for row in r["rows"]}
+    pairs = [
+        ("PyAV all frames, thread_type=AUTO", "PyAV keyframes only"),
+        ("Trove sample_frames full, 1080p", "Trove sample_frames keyframes, 1080p"),
+        ("Trove sample_frames full, 720p", "Trove sample_frames keyframes, 720p"),
+    ]
+    ratios = [per_min[full] / per_min[key] for full, key in pairs]
+    threading = (
+        per_min["PyAV all frames, default threads"] / per_min["PyAV all frames, thread_type=AUTO"]
+    )
+    return _para(
+        f"Keyframes only cost {min(ratios):.0f}-{max(ratios):.0f}x less than every frame; frame "
+        f'threading (`thread_type="AUTO"`) made the full decode {threading:.2f}x as fast as '
+        "default threading in this run."
+    )
+
+
+def render_video_decode(r: dict) -> str:
+    per_min = {row["path"]: row["s_per_min"] for row in r["rows"]}
+    rows = [
+        [VIDEO_PATHS.get(row["path"], row["path"]), f"{row['s_per_min']:.1f}"]
+        for row in r["rows"]
+        if not row["path"].startswith("Trove")
+    ]
+    rows += [
+        [label, " / ".join(f"{per_min[p]:.1f}" for p in paths)]
+        for label, paths in TROVE_PAIRS.items()
+    ]
+    intro = _para(
+        "Decoding paths for one frame per second (`python bench/video_decode.py`): "
+        f"{_decode_intro(r)}:"
+    )
+    return intro + "\n" + _table(("path", "s per minute of video"), rows) + "\n" + _decode_ratios(r)
+
+
+def render_video_decode_full(r: dict) -> str:
+    rows = []
+    for row in r["rows"]:
+        if row["decoded"] is not None:
+            decoded = str(row["decoded"])
+        else:
+            decoded = "(seeks)" if row["path"].startswith("decord") else "(not counted)"
+        rows.append(
+            [
+                VIDEO_PATHS.get(row["path"], row["path"]),
+                _spread(row["s"], "{:.2f}"),
+                f"{row['s_per_min']:.1f}",
+                decoded,
+                "not checked" if row["check"] == "-" else row["check"],
+            ]
+        )
+    intro = _para(f"Ways of getting one frame per second out of {_decode_intro(r)}:")
+    table = _table(
+        (
+            "path",
+            f"seconds for {r['seconds']:g} s",
+            "s per minute of video",
+            "frames decoded",
+            "frames vs a plain PyAV decode",
+        ),
+        rows,
+    )
+    return intro + "\n" + table + "\n" + _decode_ratios(r)
+
+
+def render_video_cost(r: dict) -> str:
+    per_min = r["index_s_per_min"]
+    return _para(
+        f"**{per_min:.0f} s per minute of video** ({r['realtime_factor']:g}x real time) for "
+        f"{r['video']}, on the {r['cores']}-core development machine (load average "
+        f"{r['load_average_after']:g} at the end; {r['date']}), of which "
+        f"{r['decode_and_sample_s_per_min']:.0f} s decoding and sampling ({r['frames_sampled']} "
+        f"frames sampled; {r['clip_vectors']} CLIP and {r['clap_vectors']} CLAP vectors "
+        "written). Fitting the CLIP <-> CLAP bridge, once per pair of models (it embeds the "
+        f"3,000 captions with both real text towers), took "
+        f"{r['bridge_fit_s_once_per_model_pair']:.0f} s."
+    )
+
+
+# -- fine-tuning (bench/finetune.py -> finetune.json) -----------------------------------------
+
+
+def _recalls(figures: dict, direction: str) -> str:
+    return " / ".join(f"{100 * figures[f'{direction}_r{k}']:.1f}" for k in (1, 5, 10))
+
+
+def _finetune_rows(r: dict, chance: bool) -> list[list[str]]:
+    rows = []
+    if chance:
+        rows.append(["chance", _recalls(r["chance"], "t2i"), _recalls(r["chance"], "i2t"), ""])
+    rows.append(
+        ["before (untrained)", _recalls(r["before"], "t2i"), _recalls(r["before"], "i2t"), ""]
+    )
+    for row in r["rows"]:
+        after = row["after"]
+        rows.append(
+            [row["run"], _recalls(after, "t2i"), _recalls(after, "i2t"), f"{row['seconds']:.1f} s"]
+        )
+    return rows
+
+
+def _finetune_set(r: dict) -> str:
+    c = r["counts"]
+    return (
+        f"{r['pairs']} rendered pictures, seed {r['seed']}; {c['train']} training pairs, "
+        f"{c['validation']} validation, {c['held_out_files']} held out "
+        f"({c['held_out_captions']} distinct captions); chance recall@1 "
+        f"{100 * r['chance']['t2i_r1']:.1f}%; {r['threads']} thread, {r['date']}"
+    )
+
+
+def _distillation(r: dict) -> str:
+    default = r["rows"][0]
+    (distilled,) = [row for row in r["rows"] if row["config"].get("distill")]
+    g, d = default["general"], distilled["general"]
+    recall_1 = 100 * (default["after"]["t2i_r1"] - distilled["after"]["t2i_r1"])
+    recall_5 = 100 * (default["after"]["t2i_r5"] - distilled["after"]["t2i_r5"])
+    return _para(
+        f"On the {g['files']:.0f} captioned demo photos used as the general set, the default "
+        f"run keeps {100 * g['neighbours_kept']:.0f}% of image neighbours with a mean cosine to "
+        f"the base model of {g['image_cosine']:.2f} (images) and {g['text_cosine']:.2f} "
+        f"(texts); with `--distill {distilled['config']['distill']:g}` it keeps "
+        f"{100 * d['neighbours_kept']:.0f}% and the cosines are {d['image_cosine']:.2f} and "
+        f"{d['text_cosine']:.2f}, {_cost(recall_1, recall_5)}."
+    )
+
+
+def _cost(recall_1: float, recall_5: float) -> str:
+    """Points of held-out recall@1 and @5 the distilled run gives up against the default."""
+    if recall_1 >= 0 and recall_5 >= 0:
+        return (
+            f"at the cost of {recall_1:.1f} points of held-out text->image recall@1 "
+            f"({recall_5:.1f} of recall@5)"
+        )
+    return (
+        f"with held-out text->image recall@1 {-recall_1:+.1f} points against the default "
+        f"({-recall_5:+.1f} for recall@5)"
+    )
+
+
+def render_finetune(r: dict) -> str:
+    intro = _para(
+        f"Measured on the synthetic set the test uses ({_finetune_set(r)}; `python "
+        "bench/finetune.py`; times are each run's own):"
+    )
+    table = _table(
+        ("tiny-clip", "text->image R@1/5/10 (%)", "image->text R@1/5/10 (%)", "time"),
+        _finetune_rows(r, chance=False),
+    )
+    return intro + "\n" + table
+
+
+def render_finetune_full(r: dict) -> str:
+    intro = _para(f"The figures ({_finetune_set(r)}; `python bench/finetune.py`):")
+    table = _table(
+        ("run", "text->image R@1/5/10", "image->text R@1/5/10", "time"),
+        _finetune_rows(r, chance=True),
+    )
+    return intro + "\n" + table + "\n" + _distillation(r)
+
+
+# -- CLIP presets (bench/presets.py -> presets.json) -----------------------------------------
+
+
+def render_presets(r: dict) -> str:
+    base = r["presets"][r["baseline"]]["images_per_s"]["median"]
+    rows = [
+        [
+            f"`{name}`",
+            f"{p['images_per_s']['median'] / base:.2f}x",
+            _spread(p["images_per_s"]),
+            _spread(p["text_query_ms"]),
+        ]
+        for name, p in r["presets"].items()
+    ]
+    mach = r["machine"]
+    intro = _para(
+        f"Measured here (`python bench/presets.py`, {r['date']}): each preset's real "
+        f"architecture with random weights, {r['precision']}, {r['threads']} thread(s) on "
+        f"{mach['cores']} cores ({mach['cpu']}), image batches of {r['batch_size']}, median "
+        f"(min-max) of {r['repeats']}. Absolute figures move with the machine's load; the "
+        "ratios are what to read."
+    )
+    table = _table(
+        (
+            "preset",
+            f"images/s relative to `{r['baseline']}`",
+            "images/s",
+            "one text query (ms)",
+        ),
+        rows,
+    )
+    return intro + "\n" + table
+
+
 # -- registry ------------------------------------------------------------------------------
 
 BLOCKS: dict[str, Block] = {
@@ -331,6 +564,24 @@ BLOCKS: dict[str, Block] = {
     "model-paths": Block("latest.json", "bench/run.py", render_model_paths),
     "fusion": Block("fusion.json", "bench/fusion.py", render_fusion),
     "fusion-full": Block("fusion.json", "bench/fusion.py", render_fusion_full),
+    "video-decode": Block(
+        "video_decode.json",
+        "python bench/video_decode.py --out bench/results/video_decode.json",
+        render_video_decode,
+    ),
+    "video-decode-full": Block(
+        "video_decode.json",
+        "python bench/video_decode.py --out bench/results/video_decode.json",
+        render_video_decode_full,
+    ),
+    "video-cost": Block(
+        "video_cost.json",
+        "python -m bench.video_cost --out bench/results/video_cost.json",
+        render_video_cost,
+    ),
+    "presets": Block("presets.json", "bench/presets.py", render_presets),
+    "finetune": Block("finetune.json", "bench/finetune.py", render_finetune),
+    "finetune-full": Block("finetune.json", "bench/finetune.py", render_finetune_full),
     "bridge": Block(
         "bridge.json", "python -m bench.bridge --out bench/results/bridge.json", render_bridge
     ),

@@ -2,6 +2,7 @@
 
     python -m bench.video_cost                 # a generated 60 s 720p H.264 video with sound
     python -m bench.video_cost --seconds 120 --size 1920x1080
+    python -m bench.video_cost --out bench/results/video_cost.json   # the README's figures
 
 The models are the default presets' real architectures (OpenCLIP ViT-B/32 and LAION CLAP
 HTSAT-unfused) with seeded random weights: the same arithmetic as the real weights, no
@@ -13,6 +14,8 @@ splits the time into decoding + sampling and the rest (encoding, writing).
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -77,6 +80,9 @@ def run(seconds: float, size: tuple[int, int], fps: int) -> dict:
         "index_s_per_min": round(index_s / minutes, 1),
         "realtime_factor": round(seconds / index_s, 1),
         "bridge_fit_s_once_per_model_pair": round(bridge_s, 1),
+        "cores": os.cpu_count(),
+        "load_average_after": round(os.getloadavg()[0], 1),
+        "date": time.strftime("%Y-%m-%d"),
     }
 
 
@@ -85,9 +91,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--out", type=Path, help="also write the result to this JSON file")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     result = run(args.seconds, (width, height), args.fps)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
     for name, value in result.items():
         print(f"{name:<28} {value}")
 

@@ -20,11 +20,15 @@ Each figure is the median of `--repeats` runs with the min-max spread.
 
     python bench/video_decode.py            # 20 s clips, 3 repeats (~4 min on 2 cores)
     python bench/video_decode.py --seconds 10 --repeats 1 --clips /tmp/clips
+
+`--out bench/results/video_decode.json` also writes the figures, from which
+bench/figures.py renders the tables in README.md and docs/video.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -193,6 +197,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clips", help="folder to keep the generated clips in and reuse")
+    parser.add_argument("--out", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.clips or tmp)
@@ -235,6 +240,7 @@ def main(argv=None) -> None:
             rows.append(
                 {
                     "path": name,
+                    "clip": "1080p" if path == clip else "720p",
                     "s": t,
                     "x_realtime": args.seconds / t["median"],
                     "s_per_min": t["median"] * 60 / args.seconds,
@@ -244,6 +250,21 @@ def main(argv=None) -> None:
                 }
             )
         size_mb = os.path.getsize(clip) / 1e6
+    if args.out:
+        result = {
+            "seconds": args.seconds,
+            "fps": FPS,
+            "keyframe_every_s": GOP / FPS,
+            "size_mb_1080p": round(size_mb, 1),
+            "repeats": args.repeats,
+            "cores": os.cpu_count(),
+            "pyav": av.__version__,
+            "load_average": [round(load_before, 1), round(load_after, 1)],
+            "date": time.strftime("%Y-%m-%d"),
+            "rows": rows,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"\n{args.seconds:.0f} s H.264 clip, {FPS} fps, keyframe every {GOP // FPS} s "
         f"(1080p: {size_mb:.1f} MB), 1 frame/s wanted; {os.cpu_count()} cores; "
