@@ -18,19 +18,19 @@ import sys
 from pathlib import Path
 
 from search.errors import TroveError
+from search.storage.datadir import DataDir
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
 
 def cmd_index(args: argparse.Namespace) -> int:
     from indexers.pipeline import DEFAULT_BATCH_SIZE, Indexer, check_roots
-    from indexers.segments import SegmentSettings
-    from search.catalog import Root
-    from search.library import catalog_path
+    from search.segments import SegmentSettings
+    from search.storage.catalog import Root
 
     # Everything that can fail is checked before the data folder is created or changed.
     data_dir = args.data_dir or _default_data_dir()
-    existing = _library(args) if catalog_path(data_dir).exists() else None
+    existing = _library(args) if DataDir(data_dir).catalog.exists() else None
     if args.paths:
         roots = [
             Root(str(Path(p).expanduser().resolve()), tuple(args.include), tuple(args.exclude))
@@ -53,7 +53,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     batch_size = args.batch_size or DEFAULT_BATCH_SIZE
     settings = SegmentSettings(ocr=args.ocr, frame_rate=args.frame_rate)
     if args.ocr:
-        from indexers.ocr import ocr_unavailable_reason
+        from search.decode.ocr import ocr_unavailable_reason
 
         problem = ocr_unavailable_reason()
         if problem:
@@ -281,9 +281,7 @@ def _print_bridge(clap_spec, clip_name: str | None) -> None:
         )
         return
     print(f"bridge:        fitting or loading the map to {clip.name} (cached once fitted)...")
-    bridge = load_or_fit_bridge(
-        _default_data_dir() / "bridges", clip, load_audio_encoder(clap_spec.name)
-    )
+    bridge = load_or_fit_bridge(DataDir.default().bridges, clip, load_audio_encoder(clap_spec.name))
     m = bridge.metrics
     print(
         f"               {bridge.method} on {m['train']} captions, measured on {m['held_out']} "
@@ -350,10 +348,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.model:
         get_preset(args.model)  # an unknown preset fails before anything starts
-    import search.ui  # Gradio: loaded only to serve
+    import search.web.ui  # Gradio: loaded only to serve
 
     # serve refuses another address than this machine's, or --share, without a login.
-    search.ui.serve(
+    search.web.ui.serve(
         args.data_dir or _default_data_dir(),
         host=args.host,
         port=args.port,
@@ -375,9 +373,7 @@ def _parse_auth(value: str | None) -> tuple[str, str] | None:
 
 
 def _default_data_dir() -> Path:
-    from search.library import default_data_dir
-
-    return default_data_dir()
+    return DataDir.default().root
 
 
 def _library(args: argparse.Namespace, create: bool = False):
@@ -389,7 +385,7 @@ def _library(args: argparse.Namespace, create: bool = False):
 def _index_count(path: Path | None) -> int:
     if path is None or not path.exists():
         return 0
-    from search.store import sidecar_path
+    from search.storage.store import sidecar_path
 
     try:
         return json.loads(sidecar_path(path).read_text())["count"]
@@ -409,8 +405,8 @@ def _weights_here(spec) -> str:
 
 
 def _search_kinds() -> list[str]:
-    # indexers.kinds is light (no torch), so the parser can list the kinds at import time.
-    from indexers.kinds import KIND_BY_EXTENSION
+    # search.decode.kinds is light (no torch), so the parser can list the kinds at import time.
+    from search.decode.kinds import KIND_BY_EXTENSION
 
     return sorted(set(KIND_BY_EXTENSION.values()))
 

@@ -1,7 +1,7 @@
 """Vector search benchmark: exact vs approximate FAISS indexes as a library grows.
 
 For each size and each index type Trove may choose there (exact Flat, and the IVF that
-`search.store.choose_index` picks above its threshold; with `compressed`, also the SQ8 and
+`search.storage.store.choose_index` picks above its threshold; with `compressed`, also the SQ8 and
 PQ types a tight memory budget forces), it measures single-query p50 latency on one thread,
 recall@10 against exact brute force, serialized bytes per vector and build time (training
 included). Every figure is the median of `repeats` builds with its min-max spread.
@@ -37,7 +37,7 @@ if __package__ in (None, ""):  # run as a script: make `search` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import spread  # noqa: E402
-from search.store import FLAT, IndexChoice, VectorStore, choose_index, ivf_index  # noqa: E402
+from search.storage.store import FLAT, IndexChoice, VectorStore, choose_index, ivf_index  # noqa: E402
 
 K = 10
 QUERY_SPREAD = 1.3
@@ -244,7 +244,7 @@ def flat_sweep(
     queries: int = 200,
 ) -> dict:
     """Exact search's single-query p50 (ms, one thread) by size: where the exact threshold
-    (`search.store.FLAT_MAX_COMPONENTS`) comes from."""
+    (`search.storage.store.FLAT_MAX_COMPONENTS`) comes from."""
     mixture = Mixture.make(dim, seed)
     data = mixture.draw(max(sizes), seed + 1)
     query_vectors = mixture.queries(queries, seed + 2)

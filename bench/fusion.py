@@ -204,9 +204,9 @@ def write_corpus(folder: Path) -> Path:
 def index_corpus(folder: Path, data_dir: Path) -> Library:
     """A library holding the corpus, indexed by the real indexer; the caller closes it."""
     from indexers.pipeline import Indexer
-    from search.catalog import Root
     from search.library import Library
     from search.models.encoders import Encoders
+    from search.storage.catalog import Root
 
     library = Library(data_dir)
     encoders = Encoders(CLIP_MODEL, text=TEXT_MODEL)

@@ -71,10 +71,10 @@ def index_in_this_process(photos: Path, checkpoint: str) -> dict:
     import torch
 
     from indexers.pipeline import DEFAULT_BATCH_SIZE, Indexer
-    from search.catalog import Root
     from search.library import Library
     from search.models import ClipEncoder, get_preset
     from search.models.encoders import Encoders
+    from search.storage.catalog import Root
 
     encoder = ClipEncoder(get_preset("clip-vit-b-32"), checkpoint, "cpu").load()
     batch_size = DEFAULT_BATCH_SIZE
@@ -131,7 +131,7 @@ def peak_rss_mb() -> float:
 
 
 def _decode(path: Path, encoder):
-    from indexers.image import load_image
+    from search.decode.image import load_image
 
     image, _, _ = load_image(str(path), min_side=encoder.spec.image_size)
     return encoder.preprocess(image)
@@ -141,10 +141,10 @@ def rescan(library: Path, count: int, repeats: int) -> dict:
     """Time an `index` run over `count` unchanged files (catalog filled directly: the
     measured part is the walk, the diff against the catalog and the bookkeeping)."""
     from indexers.pipeline import Indexer
-    from search.catalog import EncodedItem, EncodedSegment, Root
     from search.library import CLIP_MODEL_KEY, Library
     from search.models import load_encoder
     from search.models.encoders import Encoders
+    from search.storage.catalog import EncodedItem, EncodedSegment, Root
 
     folder = library / f"rescan-{count}"
     tiny = Image.new("RGB", (8, 8), "gray")

@@ -13,9 +13,9 @@ from bench.model import TYPICAL_QUERIES
 
 def run(checkpoint: str, items: int, repeats: int) -> dict:
     from bench.ann import Mixture
-    from search.catalog import EncodedItem, EncodedSegment
     from search.engine import SearchEngine
     from search.library import CLIP_MODEL_KEY, Library
+    from search.storage.catalog import EncodedItem, EncodedSegment
 
     with tempfile.TemporaryDirectory() as data:
         library = Library(data)

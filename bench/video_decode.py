@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import spread  # noqa: E402
-from indexers.video import sample_frames  # noqa: E402
+from search.decode.video import sample_frames  # noqa: E402
 from tests.media_video import make_video  # noqa: E402
 
 FPS = 30

@@ -12,8 +12,8 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from indexers.walk import FoundFile
-from search.catalog import Catalog, Item
+from search.decode.kinds import FoundFile
+from search.storage.catalog import Catalog, Item
 
 FINGERPRINT_CHUNK = 64 * 1024
 

@@ -23,8 +23,13 @@ import torch
 from tqdm import tqdm
 
 from indexers.changes import Plan, fingerprint, plan_changes
-from indexers.isolation import IsolatedDecoder
-from indexers.segments import (
+from indexers.walk import walk
+from search.decode.isolation import IsolatedDecoder
+from search.decode.kinds import FoundFile
+from search.errors import BadFileError, LibraryRootError
+from search.library import Library
+from search.models.encoders import ROLE_SPACE, SPACES, Encoders, meta_key, model_keys
+from search.segments import (
     NATIVE_TIMEOUT_S,
     OPTIONAL_ROLES,
     POOLED,
@@ -34,13 +39,9 @@ from indexers.segments import (
     Segmenter,
     SegmentSettings,
 )
-from indexers.walk import FoundFile, walk
-from search.catalog import Catalog, EncodedItem, EncodedSegment, Root, Saved
-from search.errors import BadFileError, LibraryRootError
-from search.library import Library
-from search.models.encoders import ROLE_SPACE, SPACES, Encoders, meta_key, model_keys
 from search.space import pool
-from search.store import VectorStore, choose_index
+from search.storage.catalog import Catalog, EncodedItem, EncodedSegment, Root, Saved
+from search.storage.store import VectorStore, choose_index
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +250,7 @@ class Indexer:
         from search.space import load_or_fit_bridge
 
         load_or_fit_bridge(
-            self.library.data_dir / "bridges", self.encoders.clip, self.encoders.get("clap")
+            self.library.layout.bridges, self.encoders.clip, self.encoders.get("clap")
         )
 
     def _open_stores(self) -> None:

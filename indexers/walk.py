@@ -11,18 +11,9 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from indexers.kinds import kind_for_path
-
-
-@dataclass(frozen=True)
-class FoundFile:
-    path: str
-    size: int
-    mtime_ns: int
-    kind: str
+from search.decode.kinds import FoundFile, kind_for_path
 
 
 def matches(rel_path: str, patterns: Sequence[str]) -> bool:

@@ -152,6 +152,6 @@ def _candidate_pairs(vectors: np.ndarray, threshold: float) -> list[tuple[int, i
 
 
 def _load_upright(path: str) -> Image.Image:
-    from indexers.image import load_image
+    from search.decode.image import load_image
 
     return load_image(path, min_side=_DCT_SIZE * 4)[0]

@@ -25,7 +25,6 @@ from datetime import datetime
 
 import numpy as np
 
-from search.catalog import Item, Segment
 from search.errors import BadFileError, QueryError
 from search.filters import SearchFilters, item_date, shown_score
 from search.fusion import BLEND_ALPHA, fuse_on_semantic_scale
@@ -33,7 +32,8 @@ from search.library import Library
 from search.models.encoders import Encoders
 from search.query import Query, Term, parse_query
 from search.space import pool
-from search.store import VectorStore
+from search.storage.catalog import Item, Segment
+from search.storage.store import VectorStore
 
 # Segments fetched per wanted result, so that files with many matching segments (video
 # frames, audio windows) still leave k distinct files after grouping.
@@ -279,7 +279,7 @@ class SearchEngine:
             from search.space import load_or_fit_bridge
 
             self._bridge = load_or_fit_bridge(
-                self.library.data_dir / "bridges", self.encoders.clip, self.encoders.get("clap")
+                self.library.layout.bridges, self.encoders.clip, self.encoders.get("clap")
             )
         return self._bridge
 
@@ -287,7 +287,7 @@ class SearchEngine:
         """A photo, or a video's frames pooled the way the indexer pools them."""
         clip = self.encoders.clip
         if term.kind == "video":
-            from indexers import video
+            from search.decode import video
 
             try:
                 frames = video.sample_frames(term.value, min_side=clip.spec.image_size)
@@ -301,12 +301,12 @@ class SearchEngine:
 
     def _sound_vector(self, path: str, optional: bool = False) -> np.ndarray | None:
         """A sound (or a video's sound track) pooled over its windows, as indexed."""
-        from indexers.audio import audio_windows, load_audio
+        from search.decode.audio import audio_windows, load_audio
 
         clap = self.encoders.get("clap")
         try:
             if optional:
-                from indexers.video import load_video_audio
+                from search.decode.video import load_video_audio
 
                 samples = load_video_audio(path, clap.sample_rate)
                 if samples is None:
@@ -323,11 +323,11 @@ class SearchEngine:
         return pool(clap.encode_audio([w.samples for w in windows]))
 
     def _lexical(self, words: str, limit: int) -> list:
-        """Full-text matches (search/lexical.py) of the query's words, best first (none
+        """Full-text matches (search/storage/lexical.py) of the query's words, best first (none
         when ranking by meaning alone)."""
         if not words or self.alpha >= 1:
             return []
-        from search.lexical import search_lexical
+        from search.storage.lexical import search_lexical
 
         with self.library.catalog.reading() as db:
             return search_lexical(db, words, limit)
@@ -471,7 +471,7 @@ class _File:
         return top.start, top.end
 
     def result(self, library: Library, score: float, words: str) -> SearchResult:
-        from search.lexical import snippet
+        from search.storage.lexical import snippet
 
         start, end = self.moment()
         passage = self.best if self.best is not None and self.best.text else self.text
@@ -524,7 +524,7 @@ def _normalise(vector: np.ndarray) -> np.ndarray:
 def _query_image(path: str, min_side: int):
     """Decoded as the indexer decodes (JPEG draft mode included), so a library photo used
     as a query finds itself at score 1."""
-    from indexers.image import load_image
+    from search.decode.image import load_image
 
     try:
         return load_image(path, min_side=min_side)[0]

@@ -8,9 +8,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from indexers.kinds import KIND_BY_EXTENSION
-from search.catalog import Item
+from search.decode.kinds import KIND_BY_EXTENSION
 from search.errors import QueryError
+from search.storage.catalog import Item
 
 # A score is shown, written to --json and compared with --min-score at this precision: one
 # number everywhere, so a user who types a score shown on screen as the minimum keeps that

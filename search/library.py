@@ -13,12 +13,20 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from search.catalog import Catalog
-from search.errors import AlreadyIndexingError, ModelMismatchError, NoLibraryError, TroveError
+from search.errors import (
+    AlreadyIndexingError,
+    BadFileError,
+    ModelMismatchError,
+    NoLibraryError,
+    TroveError,
+)
 from search.models import ClipEncoder, load_encoder
 from search.models.encoders import meta_key
 from search.models.registry import DEFAULT_CLIP_MODEL
-from search.store import VectorStore, open_store
+from search.storage.catalog import Catalog
+from search.storage.datadir import DataDir
+from search.storage.store import VectorStore, open_store
+from search.thumbnails import Thumbnails
 
 # What an error escaping the catalog or an index write says about the disk under the data folder.
 STORAGE_ERRNOS = {
@@ -81,26 +89,13 @@ def storage_errors(data_dir: Path) -> Iterator[None]:
 CLIP_MODEL_KEY = meta_key("clip")
 
 
-def default_data_dir() -> Path:
-    """TROVE_DATA_DIR, else the platform's per-user data folder."""
-    env = os.environ.get("TROVE_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("trove", appauthor=False))
-
-
-def catalog_path(data_dir: str | Path) -> Path:
-    return Path(data_dir).expanduser().resolve() / "catalog.sqlite3"
-
-
 class Library:
     """Opens (or, with `create`, makes) the library in a data folder."""
 
     def __init__(self, data_dir: str | Path, create: bool = True) -> None:
-        self.data_dir = Path(data_dir).expanduser().resolve()
-        if not create and not catalog_path(self.data_dir).exists():
+        self.layout = DataDir(data_dir)
+        self.data_dir = self.layout.root
+        if not create and not self.layout.catalog.exists():
             raise NoLibraryError(
                 f"No Trove library in {self.data_dir} yet. Index a folder first: "
                 f"`python app.py index ~/Pictures` (or point --data-dir at an existing library)."
@@ -108,14 +103,13 @@ class Library:
         self.read_only = False
         try:
             with storage_errors(self.data_dir):
-                self.catalog = Catalog(catalog_path(self.data_dir))
+                self.catalog = Catalog(self.layout.catalog)
         except StorageError:
-            if create or not catalog_path(self.data_dir).exists():
+            if create or not self.layout.catalog.exists():
                 raise
             # A library on a read-only disk (or not ours to write) can still be searched.
-            self.catalog = Catalog(catalog_path(self.data_dir), read_only=True)
+            self.catalog = Catalog(self.layout.catalog, read_only=True)
             self.read_only = True
-        self._lock_path = self.data_dir / "indexer.lock"
 
     def close(self) -> None:
         self.catalog.close()
@@ -127,7 +121,7 @@ class Library:
         safe = re.sub(r"[^A-Za-z0-9._-]+", "-", key).strip("-.")[:80] or "index"
         if safe != key:
             safe += "-" + hashlib.blake2b(key.encode(), digest_size=4).hexdigest()
-        return self.data_dir / "indexes" / f"{safe}.faiss"
+        return self.layout.indexes / f"{safe}.faiss"
 
     def model(self, space: str) -> str | None:
         """The model this library's vectors in `space` were built with (None while none)."""
@@ -155,17 +149,14 @@ class Library:
 
     def moment_still(self, item, at_s: float) -> str | None:
         """A cached still of a video at `at_s`, beside the catalog (None if undecodable)."""
-        from search.errors import BadFileError
-        from search.media import Thumbnails
-
         try:
-            return str(Thumbnails(self.data_dir / "thumbnails").get(item.path, at_s=at_s))
+            return str(Thumbnails(self.layout.thumbnails).get(item.path, at_s=at_s))
         except (BadFileError, OSError):
             return None
 
     def size_on_disk(self) -> int:
         """Bytes of the catalog and the indexes; the UI's thumbnail cache is not counted."""
-        thumbnails = self.data_dir / "thumbnails"
+        thumbnails = self.layout.thumbnails
         return sum(
             p.stat().st_size
             for p in self.data_dir.rglob("*")
@@ -179,8 +170,8 @@ class Library:
             yield from self._hold_writer_lock()
 
     def _hold_writer_lock(self) -> Iterator[None]:
-        lock = FileLock(self._lock_path, timeout=0)
-        owner = self._lock_path.with_suffix(".owner")
+        lock = FileLock(self.layout.writer_lock, timeout=0)
+        owner = self.layout.writer_owner
         try:
             lock.acquire()
         except Timeout:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexers.kinds import kind_for_path
+from search.decode.kinds import kind_for_path
 from search.errors import QueryError
 
 TOKEN = re.compile(

@@ -63,8 +63,8 @@ def library(tmp_path: Path):
 def index_run(library, tiny_encoder):
     """Run the indexer over roots with the counting tiny encoder; returns the summary."""
     from indexers.pipeline import Indexer
-    from search.catalog import Root
     from search.models.encoders import Encoders
+    from search.storage.catalog import Root
 
     def run(*roots: Path, exclude=(), include=(), encoder=None):
         encoders = Encoders(encoder or tiny_encoder, "tiny-clap", "tiny-text")
@@ -78,7 +78,7 @@ def index_run(library, tiny_encoder):
 def tesseract() -> None:
     """Tesseract with English data is a test requirement (.ci/run installs it): without it
     the tests that read text fail with the reason instead of being skipped."""
-    from indexers.ocr import ocr_unavailable_reason
+    from search.decode.ocr import ocr_unavailable_reason
 
     assert ocr_unavailable_reason() is None, ocr_unavailable_reason()
 

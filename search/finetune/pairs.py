@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indexers.kinds import kind_for_path
+from search.decode.kinds import kind_for_path
 from search.errors import BadFileError
 
 TRAINABLE_KINDS = ("image", "audio")

@@ -1,7 +1,7 @@
 """Fine-tune a CLIP (or CLAP) preset on (picture or sound, caption) pairs; save a new preset.
 
 The frozen part of the model runs once over every picture and caption; the trained part
-(see adapters.py) then trains on those features, so an epoch costs a few small matrix
+(see split.py) then trains on those features, so an epoch costs a few small matrix
 products. Hard negatives for the triplet and ranking losses are mined each epoch with FAISS
 over the current media embeddings of the training files. Early stopping watches a
 validation slice of the training files; the before/after figures come from a separate
@@ -22,7 +22,6 @@ import torch
 
 from search.errors import BadFileError, TroveError
 from search.finetune import objectives
-from search.finetune.adapters import save_adapter, split_model
 from search.finetune.choices import OBJECTIVES, TRAINABLE
 from search.finetune.evaluate import (
     chance_recalls,
@@ -32,7 +31,9 @@ from search.finetune.evaluate import (
     retrieval_recalls,
 )
 from search.finetune.pairs import Pair, PairsReport, load_pairs, split_pairs
-from search.finetune.presets import ADAPTER_FILE, MANIFEST, check_preset_name, preset_dir
+from search.finetune.split import split_model
+from search.models.adapters import save_adapter
+from search.models.user_presets import ADAPTER_FILE, MANIFEST, check_preset_name, preset_dir
 
 DEFAULT_LR = {"heads": 3e-3, "last-blocks": 1e-3}
 VALIDATION_FRACTION = 0.15

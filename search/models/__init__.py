@@ -12,9 +12,14 @@ from search.models.registry import (
     DEFAULT_AUDIO_MODEL,
     DEFAULT_CLIP_MODEL,
     ModelSpec,
+    add_preset_source,
     get_preset,
     list_presets,
 )
+from search.models.user_presets import UserPresets
+
+# Fine-tuned presets live in the data folder; every import of a model module runs this first.
+add_preset_source(UserPresets())
 
 __all__ = [
     "DEFAULT_AUDIO_MODEL",

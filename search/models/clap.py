@@ -40,7 +40,7 @@ class ClapEncoder:
     """CLAP towers for one preset. The model loads on first encode, once.
 
     `encode_audio` takes mono float32 clips at `sample_rate`, each at most `window_s` long
-    (cut longer audio with `indexers.audio.audio_windows`); shorter clips are repeated to
+    (cut longer audio with `search.decode.audio.audio_windows`); shorter clips are repeated to
     fill the window, as CLAP was trained. Outputs are L2-normalised float32 rows. CLAP runs
     in fp32: its HTSAT tower has not been checked under bf16.
     """
@@ -87,7 +87,7 @@ class ClapEncoder:
         """Changes whenever the weights change (see `weights_fingerprint`)."""
         base = weights_fingerprint(self.spec, self.resolve(), self._tiny_config_path())
         if self.spec.adapter:
-            from search.finetune.adapters import adapted_fingerprint
+            from search.models.adapters import adapted_fingerprint
 
             return adapted_fingerprint(base, self.spec)
         return base
@@ -134,7 +134,7 @@ class ClapEncoder:
             tokenizer = AutoTokenizer.from_pretrained(folder)
             features = ClapFeatureExtractor.from_pretrained(folder)
         if self.spec.adapter:
-            from search.finetune.adapters import apply_adapter
+            from search.models.adapters import apply_adapter
 
             apply_adapter(model, self.spec)
         model.eval().to(self.device)

@@ -91,7 +91,7 @@ class ClipEncoder:
         config = CONFIG_DIR / f"{self.spec.architecture}.json"
         base = weights_fingerprint(self.spec, self.resolve(), config if config.is_file() else None)
         if self.spec.adapter:
-            from search.finetune.adapters import adapted_fingerprint
+            from search.models.adapters import adapted_fingerprint
 
             return adapted_fingerprint(base, self.spec)
         return base
@@ -121,7 +121,7 @@ class ClipEncoder:
             )
         model.eval()
         if self.spec.adapter:
-            from search.finetune.adapters import apply_adapter
+            from search.models.adapters import apply_adapter
 
             apply_adapter(model, self.spec)
         if self.spec.reparameterize:

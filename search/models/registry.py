@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from search.errors import UnknownModelError
 
@@ -166,19 +167,34 @@ DEFAULT_CLIP_MODEL = "clip-vit-b-32"
 DEFAULT_AUDIO_MODEL = "clap-htsat-unfused"
 
 
-def list_presets() -> list[ModelSpec]:
-    from search.finetune.presets import user_presets  # fine-tuned ones live in the data folder
+class PresetSource(Protocol):
+    """Presets that live outside the built-ins (fine-tuned ones in a data folder)."""
 
-    return [*PRESETS.values(), *user_presets()]
+    def presets(self) -> list[ModelSpec]: ...
+
+    def find(self, name: str) -> ModelSpec | None: ...
+
+
+_SOURCES: list[PresetSource] = []
+
+
+def add_preset_source(source: PresetSource) -> None:
+    """Let `list_presets` and `get_preset` see the presets of `source` too, after the
+    built-ins (a source cannot hide a built-in)."""
+    if source not in _SOURCES:
+        _SOURCES.append(source)
+
+
+def list_presets() -> list[ModelSpec]:
+    return [*PRESETS.values(), *(spec for source in _SOURCES for spec in source.presets())]
 
 
 def get_preset(name: str) -> ModelSpec:
     if name in PRESETS:
         return PRESETS[name]
-    from search.finetune.presets import find_user_preset
-
-    spec = find_user_preset(name)
-    if spec is not None:
-        return spec
+    for source in _SOURCES:
+        spec = source.find(name)
+        if spec is not None:
+            return spec
     known = ", ".join(s.name for s in list_presets())
     raise UnknownModelError(f"Unknown model {name!r}. Known presets: {known}.")

@@ -1,6 +1,6 @@
 """Who may change a served library, through the HTTP API.
 
-Trove's app (search.ui.create_app, wired as `serve` runs it) is hosted in process and called
+Trove's app (search.web.ui.create_app, wired as `serve` runs it) is hosted in process and called
 over HTTP by clients at any address: the ASGI scope carries the client's address as a server
 would put it there, so a client on another machine (203.0.113.7, a documentation address) is
 one line away. Library changes (folders, index runs), through the API endpoints and the UI's
@@ -24,8 +24,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from search.jobs import DONE
-from search.ui import TroveUI, create_app, serve
+from search.web.jobs import DONE
+from search.web.ui import TroveUI, create_app, serve
 from tests.media import make_photo
 
 REMOTE = "203.0.113.7"  # TEST-NET-3: never this machine

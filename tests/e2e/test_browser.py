@@ -495,9 +495,9 @@ def index_mixed_library(base: Path) -> Path:
     indexed into base/data (the folder `serve` serves) with the tiny CLIP, CLAP and text
     models; returns the library folder."""
     from indexers.pipeline import Indexer
-    from search.catalog import Root
     from search.library import Library
     from search.models.encoders import Encoders
+    from search.storage.catalog import Root
     from tests.media_audio import chirp, tone, write_audio
     from tests.media_docs import make_text_pdf
     from tests.media_video import make_video

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from indexers.pipeline import Indexer
-from search.catalog import Root
 from search.engine import SearchEngine
 from search.filters import SearchFilters
 from search.library import Library
 from search.models.encoders import Encoders
+from search.storage.catalog import Root
 from tests.media import make_photo
 from tests.media_audio import chirp, noise_burst, silence, tone, write_audio
 from tests.media_docs import make_srt, make_text_pdf

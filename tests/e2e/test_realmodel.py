@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from indexers.pipeline import Indexer
-from search.catalog import Root
 from search.engine import SearchEngine
 from search.errors import WeightsNotFoundError
 from search.models import load_encoder
 from search.models.encoders import Encoders
 from search.models.weights import resolve_weights
+from search.storage.catalog import Root
 
 DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo"
 DESCRIPTIONS = json.loads((DEMO / "descriptions.json").read_text())

@@ -176,10 +176,10 @@ def check_indexes(data_dir: Path) -> dict[str, str]:
     vectors for its key. Returns key -> "loaded", or "rebuilt: REASON" with the reason the
     store gave for not loading the file (nothing is written)."""
     from search.library import Library
-    from search.store import open_store
+    from search.storage.store import open_store
 
     library = Library(data_dir, create=False)
-    store_log = logging.getLogger("search.store")
+    store_log = logging.getLogger("search.storage.store")
     rebuilds = _Records()
     store_log.addHandler(rebuilds)
     level = store_log.level

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from indexers.isolation import IsolatedDecoder
+from search.decode.isolation import IsolatedDecoder
 from search.errors import BadFileError
 from tests.badfiles import generate, named_pipe, non_utf8_names, unreadable_files
 from tests.reliability.harness import Launcher, committed_items, index_args, make_small_photos
@@ -37,10 +37,10 @@ TINY_AUDIO_AND_TEXT = ("--audio-model", "tiny-clap", "--text-model", "tiny-text"
 # The decode function each kind's files go through (the video one opens the container and
 # reads its streams), as "module:function".
 DECODERS = {
-    "image": "indexers.image:load_image",
-    "audio": "indexers.audio:load_audio",
-    "video": "indexers.video:probe_video",
-    "document": "indexers.text:load_document",
+    "image": "search.decode.image:load_image",
+    "audio": "search.decode.audio:load_audio",
+    "video": "search.decode.video:probe_video",
+    "document": "search.decode.text:load_document",
 }
 # Far past the bound plus a replaced worker's start: only a decode the bound failed to stop
 # gets there (the test then fails instead of waiting on it for ever).

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from search.store import VectorStore
+from search.storage.store import VectorStore
 from tests.reliability.harness import (
     Launcher,
     cli,

@@ -43,7 +43,7 @@ FIRST_PHOTOS = 60
 NEW_PER_RUN = 24
 RANDOM_KILLS = 12
 # (pause point, which hit): `sqlite.*` surround every COMMIT (launcher.py), `store.*` are
-# the pause points in search/store.py's atomic save.
+# the pause points in search/storage/store.py's atomic save.
 POINT_KILLS = [
     ("sqlite.before-commit", 3),
     ("sqlite.before-commit", 6),
@@ -73,7 +73,7 @@ class IndexOnDisk:
     sidecar: bool = False
 
     def expected(self, catalog_generation: int) -> str:
-        """What opening it must do (search/store.py: open_store): load it when it reflects
+        """What opening it must do (search/storage/store.py: open_store): load it when it reflects
         the catalog's generation, else rebuild it, naming why."""
         if self.generation is None or not self.sidecar:
             return "rebuilt: the index file is missing"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from indexers.audio import (
+from search.decode.audio import (
     SILENCE_DBFS,
     audio_windows,
     load_audio,

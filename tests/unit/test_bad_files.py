@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from indexers.image import load_image
+from search.decode.image import load_image
 from search.errors import BadFileError
 from tests.media import make_photo, make_png_bomb
 

@@ -5,7 +5,8 @@ import sqlite3
 import numpy as np
 import pytest
 
-from search.catalog import (
+from search.errors import TroveError
+from search.storage.catalog import (
     MIGRATIONS,
     SCHEMA_VERSION,
     Catalog,
@@ -13,8 +14,7 @@ from search.catalog import (
     EncodedSegment,
     Root,
 )
-from search.errors import TroveError
-from search.lexical import search_lexical
+from search.storage.lexical import search_lexical
 
 
 def encoded(path: str, fingerprint: str = "fp", vector=None, key: str = "m") -> EncodedItem:

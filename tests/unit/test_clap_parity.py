@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from indexers.audio import audio_windows, load_audio
+from search.decode.audio import audio_windows, load_audio
 from search.models import ClapEncoder, get_preset
 from search.models.clap import TEXT_MAX_TOKENS
 from tests.checkpoints import save_random_clap_htsat_unfused

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from indexers.text import (
+from search.decode.text import (
     CHUNK_OVERLAP_WORDS,
     CHUNK_WORDS,
     Cue,
@@ -142,7 +142,7 @@ def test_scanned_pdf_says_no_text_layer_without_ocr(tmp_path: Path):
 
 @pytest.mark.slow
 def test_scanned_pdf_is_read_by_ocr_of_the_rendered_page(tmp_path: Path, tesseract):
-    from indexers.ocr import ocr_image
+    from search.decode.ocr import ocr_image
 
     image = render_text_image(["Parking permit 7781", "valid until December"], (1400, 300))
     doc = load_document(make_scanned_pdf(tmp_path / "scan.pdf", image), ocr=ocr_image)
@@ -151,7 +151,7 @@ def test_scanned_pdf_is_read_by_ocr_of_the_rendered_page(tmp_path: Path, tessera
 
 
 def test_a_page_ocr_fails_on_is_reported_and_the_rest_kept(tmp_path: Path):
-    from indexers.ocr import OcrError
+    from search.decode.ocr import OcrError
 
     def broken_ocr(image):
         raise OcrError("tesseract failed: out of memory")

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from bench import fusion
-from indexers.ocr import ocr_unavailable_reason
 from indexers.pipeline import Indexer
-from indexers.segments import SegmentSettings
-from search.catalog import Root
+from search.decode.ocr import ocr_unavailable_reason
 from search.engine import SearchEngine
 from search.fusion import BLEND_ALPHA, calibrated_blend, fuse_on_semantic_scale
 from search.library import Library
 from search.models.encoders import Encoders
+from search.segments import SegmentSettings
+from search.storage.catalog import Root
 
 # Figures recomputed here may differ from the committed ones by at most this much (each
 # nDCG@10 and MRR, a mean over 20 queries): room for one query's ranking to move a place

@@ -136,10 +136,10 @@ def test_indexer_moves_the_index_to_the_type_its_size_calls_for(
 ):
     """Growing past the exact-search threshold rebuilds at the end of the index run, so the
     next search does not pay for it."""
-    import search.store
+    import search.storage.store
 
-    monkeypatch.setattr(search.store, "FLAT_MAX_COMPONENTS", 4 * tiny_encoder.dim)
-    monkeypatch.setattr(search.store, "MIN_APPROXIMATE_COUNT", 4)
+    monkeypatch.setattr(search.storage.store, "FLAT_MAX_COMPONENTS", 4 * tiny_encoder.dim)
+    monkeypatch.setattr(search.storage.store, "MIN_APPROXIMATE_COUNT", 4)
     index_run(photo_library)
     sidecar = json.loads(library.index_path("tiny-clip").with_suffix(".faiss.json").read_text())
     assert sidecar["index_type"].startswith("IVF")

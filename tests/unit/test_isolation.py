@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from indexers.isolation import IsolatedDecoder
+from search.decode.isolation import IsolatedDecoder
 from search.errors import BadFileError
 
 

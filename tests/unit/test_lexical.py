@@ -1,5 +1,5 @@
 """Word search over the catalog's FTS5 tables: files written by the real Catalog (its schema,
-migrations and full-text rows), searched by search/lexical.py."""
+migrations and full-text rows), searched by search/storage/lexical.py."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from indexers.kinds import KIND_BY_EXTENSION
-from search.catalog import Catalog, EncodedItem, EncodedSegment
-from search.lexical import fts_match, item_fts_row, search_lexical, snippet, tokens
+from search.decode.kinds import KIND_BY_EXTENSION
+from search.storage.catalog import Catalog, EncodedItem, EncodedSegment
+from search.storage.lexical import fts_match, item_fts_row, search_lexical, snippet, tokens
 
 # path -> (info, [chunk texts])
 LIBRARY = {

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from indexers import ocr
-from indexers.ocr import OcrError, ocr_image, ocr_unavailable_reason, words_from_tsv
+from search.decode import ocr
+from search.decode.ocr import OcrError, ocr_image, ocr_unavailable_reason, words_from_tsv
 from tests.media import make_photo
 from tests.media_docs import render_text_image
 

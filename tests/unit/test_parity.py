@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 
 from indexers.pipeline import Indexer
-from search.catalog import Root
 from search.models import ClipEncoder, get_preset
 from search.models.encoders import Encoders
+from search.storage.catalog import Root
 from tests.media import make_photo
 
 pytestmark = pytest.mark.slow

@@ -7,9 +7,16 @@ import faiss
 import numpy as np
 import pytest
 
-from search import store as store_module
-from search.catalog import Catalog, EncodedItem, EncodedSegment
-from search.store import FLAT, IndexChoice, VectorStore, choose_index, open_store, sidecar_path
+from search.storage import store as store_module
+from search.storage.catalog import Catalog, EncodedItem, EncodedSegment
+from search.storage.store import (
+    FLAT,
+    IndexChoice,
+    VectorStore,
+    choose_index,
+    open_store,
+    sidecar_path,
+)
 
 
 def unit_rows(n: int, dim: int, seed: int) -> np.ndarray:

@@ -25,10 +25,11 @@ from search.errors import (
     WeightsNotFoundError,
 )
 from search.filters import SearchFilters, format_score
-from search.jobs import DONE, FAILED, STOPPED, IndexJobs, JobStatus
 from search.library import CLIP_MODEL_KEY
-from search.media import MediaPolicy, media_rules, page_card, waveform_picture
-from search.ui import (
+from search.thumbnails import page_card, waveform_picture
+from search.web.jobs import DONE, FAILED, STOPPED, IndexJobs, JobStatus
+from search.web.media import MediaPolicy, media_rules
+from search.web.ui import (
     SearchRequest,
     TroveUI,
     build_app,
@@ -493,25 +494,27 @@ def test_the_library_is_refused_when_missing(tmp_path):
 def launched(monkeypatch) -> list[dict]:
     """What `serve` was called with, instead of starting a server.
 
-    app.py calls `search.ui.serve` through the module (`search.ui.serve(...)`, looked up at
+    app.py calls `search.web.ui.serve` through the module (`search.web.ui.serve(...)`, looked up at
     call time), so this attribute is what it runs; a call the real `serve` would not take
     fails here as it would there. Should a call get past it to Gradio, the test fails
     instead of serving."""
     import gradio as gr
 
-    import search.ui
+    import search.web.ui
 
     calls: list[dict] = []
-    real = inspect.signature(search.ui.serve)
+    real = inspect.signature(search.web.ui.serve)
 
     def fake_serve(*args, **options):
         bound = real.bind(*args, **options)
         calls.append({"data_dir": Path(bound.arguments.pop("data_dir")), **bound.arguments})
 
     def no_launch(self, **options):
-        pytest.fail(f"a server was launched ({options}): app.py ran another serve than search.ui's")
+        pytest.fail(
+            f"a server was launched ({options}): app.py ran another serve than search.web.ui's"
+        )
 
-    monkeypatch.setattr(search.ui, "serve", fake_serve)
+    monkeypatch.setattr(search.web.ui, "serve", fake_serve)
     monkeypatch.setattr(gr.Blocks, "launch", no_launch)
     return calls
 
@@ -570,9 +573,9 @@ def mixed(tmp_path_factory) -> Iterator[tuple[TroveUI, Path]]:
     every decoder, which the index run records as failed). Indexing it (the CLIP <-> CLAP
     bridge included) takes about 20 s here, so the tests using it are marked slow."""
     from indexers.pipeline import Indexer
-    from search.catalog import Root
     from search.library import Library
     from search.models.encoders import Encoders
+    from search.storage.catalog import Root
 
     base = tmp_path_factory.mktemp("mixed")
     root = base / "library"
@@ -649,7 +652,7 @@ def test_the_waveform_follows_the_sound(tmp_path):
 
 
 def test_a_sound_file_is_drawn_up_to_high_pitches(tmp_path):
-    from search.media import Thumbnails
+    from search.thumbnails import Thumbnails
 
     whistle = write_audio(tmp_path / "whistle.wav", chirp(3000, 9000, 2.0))
     with Image.open(Thumbnails(tmp_path / "thumbs").get(str(whistle))) as im:

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import indexers.video as video
-from indexers.video import (
+import search.decode.video as video
+from search.decode.video import (
     MAX_FRAME_SHORT_SIDE,
     Frame,
     load_video_audio,
@@ -313,7 +313,7 @@ def test_results_are_picklable_for_the_isolated_worker(scenes_mp4):
 def test_runs_inside_the_isolated_decoder(scenes_mp4):
     # The indexer runs these in worker processes with a memory cap (RLIMIT_AS): FFmpeg's
     # decoder threads and the sampled frames must fit its default limit.
-    from indexers.isolation import IsolatedDecoder
+    from search.decode.isolation import IsolatedDecoder
 
     with IsolatedDecoder() as isolation:
         frames = isolation.run(sample_frames, str(scenes_mp4), 1.0, 400, 0.35, 224)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-from indexers.kinds import (
+from search.decode.kinds import (
     DOCUMENT_EXTENSIONS,
     HTML_EXTENSIONS,
     PDF_EXTENSIONS,
@@ -87,7 +87,7 @@ class Chunk:
 def load_document(path: str | Path, ocr: Callable | None = None) -> Document:
     """Read a document by its extension; raise BadFileError when it cannot be read.
 
-    `ocr` (an `indexers.ocr.ocr_image`-like callable taking a PIL image) reads PDF pages that
+    `ocr` (an `search.decode.ocr.ocr_image`-like callable taking a PIL image) reads PDF pages that
     have no text layer, rendered with pypdfium2. Without it such pages are left out and the
     document's `notice` says "no text layer".
     """
@@ -394,7 +394,7 @@ def _load_pdf(path: Path, ocr: Callable | None) -> Document:
     if scanned and ocr is not None:
         from pypdfium2 import PdfiumError
 
-        from indexers.ocr import OcrError
+        from search.decode.ocr import OcrError
 
         info_ocr = 0
         failed = []

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import PurePath
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    """A media file on disk, as the walk found it: what decoding it needs to know."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    kind: str
+
 
 IMAGE_EXTENSIONS = frozenset(
     [

@@ -7,7 +7,7 @@ files then handed out by the file route, so whoever reached the server could rea
 the server's user can. Searching and viewing library files stay open to whoever reaches the
 server (with a login set, that is only those who logged in).
 
-Pure functions over addresses and header names: no Gradio here (search/ui.py asks them).
+Pure functions over addresses and header names: no Gradio here (search/web/ui.py asks them).
 """
 
 from __future__ import annotations

@@ -5,13 +5,13 @@ documents by words, by a dropped photo, sound or video, by a library file, or al
 library, the search engine and the background index jobs, never FAISS or SQLite. `build_app`
 lays them out as Search, Library and Models tabs and registers every operation as a named
 API endpoint; `create_app` wires it as it is served, and `serve` launches it with the media
-rules of search/media.py.
+rules of search/web/media.py.
 
-Who may reach the server and who may change the library is search/access.py's rule: every
+Who may reach the server and who may change the library is search/web/access.py's rule: every
 handler that changes the library (UI event and API endpoint alike) takes the caller's
 `gr.Request` and passes it to `require_manager` first.
 
-Media (thumbnails, and which files the server hands out) are in search/media.py.
+Media (thumbnails, and which files the server hands out) are in search/web/media.py.
 """
 
 from __future__ import annotations
@@ -31,9 +31,7 @@ import gradio as gr
 from gradio import FileData
 from starlette.middleware import Middleware
 
-from indexers.kinds import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, kind_for_path
-from search.access import NotAllowedError, check_exposure, check_manager
-from search.catalog import Item
+from search.decode.kinds import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, kind_for_path
 from search.engine import SearchEngine, SearchResult
 from search.errors import (
     NoLibraryError,
@@ -42,13 +40,17 @@ from search.errors import (
     WeightsNotFoundError,
 )
 from search.filters import KINDS, SORTS, SearchFilters, format_score, parse_date
-from search.jobs import DONE, FAILED, IDLE, STOPPED, STOPPING, IndexJobs, JobStatus
-from search.library import Library, catalog_path
-from search.media import MediaGuard, MediaPolicy, Thumbnails, clock, media_rules
+from search.library import Library
 from search.models import get_preset, list_presets
 from search.models.registry import DEFAULT_CLIP_MODEL
 from search.models.weights import resolve_weights
 from search.query import Query, parse_query
+from search.storage.catalog import Item
+from search.storage.datadir import DataDir
+from search.thumbnails import Thumbnails, clock
+from search.web.access import NotAllowedError, check_exposure, check_manager
+from search.web.jobs import DONE, FAILED, IDLE, STOPPED, STOPPING, IndexJobs, JobStatus
+from search.web.media import MediaGuard, MediaPolicy, media_rules
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +190,7 @@ class TroveUI:
         self.model = model
         self.model_path = model_path
         self.jobs = jobs or IndexJobs(self.data_dir)
-        self.thumbs = Thumbnails(self.data_dir / "thumbnails")
+        self.thumbs = Thumbnails(DataDir(self.data_dir).thumbnails)
         self._lock = threading.RLock()
         self._library: Library | None = None
         self._engine: SearchEngine | None = None
@@ -203,7 +205,7 @@ class TroveUI:
     def library(self) -> Library | None:
         """The library, or None while the data folder holds none yet."""
         with self._lock:
-            if self._library is None and catalog_path(self.data_dir).exists():
+            if self._library is None and DataDir(self.data_dir).catalog.exists():
                 self._library = Library(self.data_dir, create=False)
             return self._library
 
@@ -662,7 +664,7 @@ def error_line(exc: Exception) -> str:
 
 def require_manager(request: gr.Request | None) -> None:
     """Raise NotAllowedError unless the caller may change the library: a logged-in user, or
-    a client on this machine that no proxy relayed (search/access.py). A handler called
+    a client on this machine that no proxy relayed (search/web/access.py). A handler called
     without a request (none to judge) is refused too."""
     if request is None:
         raise NotAllowedError("A library change needs a request to judge; none was given.")
@@ -1564,7 +1566,7 @@ def _file_path(image: Any) -> str | None:
 
 def create_app(ui: TroveUI) -> tuple[gr.Blocks, dict[str, Any]]:
     """The app over `ui`, wired as `serve` runs it, and the options to host it with: the
-    media rules (search/media.py), the page's CSS, the upload limit. Gradio's `launch` and
+    media rules (search/web/media.py), the page's CSS, the upload limit. Gradio's `launch` and
     `mount_gradio_app` take these options alike."""
     ui.thumbs.folder.mkdir(parents=True, exist_ok=True)
     demo = build_app(ui)

@@ -1,8 +1,5 @@
-"""Which parts of a CLIP model train, and the adapter file that carries them.
-
-An adapter is the trained subset of the model's own state dict (same names and shapes),
-saved as safetensors. Applying it loads those tensors over a freshly built base model, so a
-fine-tuned preset runs exactly the base's code at the base's speed.
+"""Which parts of a model train: a CLIP or CLAP encoder cut into a frozen prefix, whose
+outputs are computed once, and a trainable suffix.
 
 What trains:
 - "heads" (default): the two projection matrices (image tower -> shared space, text tower
@@ -15,17 +12,18 @@ What trains:
   at several times the cost per epoch.
 
 CLAP presets (transformers ClapModel) train their two projection heads (SplitClap).
+The trained tensors are saved as an adapter (search/models/adapters.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from search.errors import BadFileError, TroveError
+from search.errors import TroveError
+from search.models.clap import TEXT_MAX_TOKENS
 
 FEATURE_BATCH = 32
 
@@ -67,7 +65,7 @@ class SplitClip:
         return float(self.model.logit_scale.exp().clamp(max=100))
 
     def decode(self, path: Path) -> torch.Tensor:
-        from indexers.image import load_image
+        from search.decode.image import load_image
 
         image, _, _ = load_image(str(path), min_side=self.encoder.spec.image_size)
         return self.encoder.preprocess(image)
@@ -152,7 +150,7 @@ class SplitClap:
         return float(self.model.logit_scale_t.exp().clamp(max=100))
 
     def decode(self, path: Path):
-        from indexers.audio import load_audio
+        from search.decode.audio import load_audio
 
         clip = load_audio(path, self.encoder.sample_rate)
         return clip.samples[: self.encoder.window_samples]
@@ -176,7 +174,6 @@ class SplitClap:
     @torch.no_grad()
     def frozen_texts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(pooled text features, row numbers): pooling needs no token ids afterwards."""
-        from search.models.clap import TEXT_MAX_TOKENS
 
         out = []
         for start in range(0, len(texts), FEATURE_BATCH):
@@ -238,45 +235,6 @@ def trainable_names(model: torch.nn.Module, blocks: int) -> list[str]:
         prefixes += ["visual.ln_post.", "ln_final."]
     names = [n for n, _ in model.named_parameters()]
     return [n for n in names if any(n == p or n.startswith(p) for p in prefixes)]
-
-
-def save_adapter(state: dict[str, torch.Tensor], path: Path) -> str:
-    """Write the adapter; returns its sha256 (recorded in the manifest)."""
-    from safetensors.torch import save_file
-
-    save_file({k: v.float().contiguous() for k, v in state.items()}, str(path))
-    return file_digest(path)
-
-
-def apply_adapter(model: torch.nn.Module, spec) -> None:
-    """Lay the fine-tuned preset's adapter over its freshly built base model."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        state = load_file(spec.adapter)
-    except (OSError, SafetensorError) as exc:
-        raise BadFileError(f"{spec.name}: unreadable adapter {spec.adapter} ({exc})") from None
-    own = model.state_dict()
-    misfits = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
-    if misfits:
-        raise BadFileError(
-            f"{spec.name}: the adapter {spec.adapter} does not fit {spec.base} "
-            f"({', '.join(misfits[:3])}); fine-tune it again from {spec.base}."
-        )
-    model.load_state_dict(state, strict=False)
-
-
-def adapted_fingerprint(base_fingerprint: str, spec) -> str:
-    """The base's fingerprint mixed with the adapter's bytes: re-training under the same
-    name gives a new fingerprint, so caches built with the old weights are not reused."""
-    return hashlib.sha256(
-        f"{base_fingerprint}|{file_digest(Path(spec.adapter))}".encode()
-    ).hexdigest()[:16]
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _frozen(blocks: torch.nn.ModuleList, trained: int):

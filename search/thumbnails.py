@@ -1,13 +1,6 @@
-"""What the web UI shows of the library, and nothing else.
-
-The browser is only ever handed thumbnails and previews from the thumbnail cache
-(`DATA_DIR/thumbnails`), and originals of library files through "open the original". Every
-request to Gradio's file route (`/gradio_api/file=PATH`) passes `MediaPolicy` first: the
-thumbnail cache, Gradio's own upload folder, or a file the catalog lists that really lies
-inside a library folder (so `../`, other absolute paths, hidden or non-media files in a
-library folder, and symlinks pointing outside are refused); Gradio's `allowed_paths` and
-`blocked_paths` (`media_rules`) say the same a second time.
-"""
+"""Pictures of library files, cached in the data folder: photo thumbnails, video stills at a
+moment, a sound's waveform and a document's page card. The web UI shows them and search
+results point at a video moment's still."""
 
 from __future__ import annotations
 
@@ -15,18 +8,12 @@ import hashlib
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from indexers.image import load_image
-from indexers.kinds import kind_for_path
-
-if TYPE_CHECKING:
-    from search.ui import TroveUI
+from search.decode.image import load_image
+from search.decode.kinds import kind_for_path
 
 THUMB_SIZE = 384
 # A sound's waveform is drawn from its first few minutes (an hour-long recording is not
@@ -44,7 +31,6 @@ WAVE_BACKGROUND, WAVE_AXIS, WAVE_COLOUR, WAVE_TEXT = (
 )
 CARD_BACKGROUND, CARD_FOLD, CARD_OUTSIDE = (250, 249, 244), (214, 210, 198), (236, 236, 236)
 CARD_TITLE, CARD_TEXT, CARD_BADGE = (28, 28, 28), (80, 80, 80), (170, 60, 50)
-FILE_ROUTES = ("/gradio_api/file=", "/gradio_api/file/")
 
 
 class Thumbnails:
@@ -88,17 +74,17 @@ class Thumbnails:
 def _picture(path: str, box: int, at_s: float | None) -> Image.Image:
     kind = kind_for_path(path)
     if kind == "video" or at_s is not None:
-        from indexers.video import frame_at
+        from search.decode.video import frame_at
 
         return frame_at(path, at_s or 0.0, box)
     if kind == "audio":
-        from indexers.audio import load_audio
+        from search.decode.audio import load_audio
 
         clip = load_audio(path, WAVEFORM_RATE, WAVEFORM_MAX_S)
         label = clock(clip.duration_s) if clip.decoded_all else f"first {clock(clip.duration_s)}"
         return waveform_picture(clip.samples, box, label)
     if kind == "document":
-        from indexers.text import load_document
+        from search.decode.text import load_document
 
         doc = load_document(path)  # no OCR: a scanned page's card shows its name only
         return page_card(doc.title or Path(path).name, doc.text, box, Path(path).suffix)
@@ -202,65 +188,3 @@ def clock(seconds: float) -> str:
     if hours:
         return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
     return f"{rest // 60}:{rest % 60:02d}"
-
-
-class MediaPolicy:
-    """Which paths Gradio's file route may serve: see the module docstring."""
-
-    def __init__(self, ui: TroveUI) -> None:
-        self.ui = ui
-        self.thumbs = ui.thumbs.folder
-
-    def allows(self, target: str) -> bool:
-        from gradio.utils import get_upload_folder
-
-        if "://" in target or target.startswith(("http:", "https:", "data:")):
-            return False  # Gradio would fetch a URL for the caller: not our media
-        path = Path(os.path.abspath(target))
-        real = path.resolve()
-        for folder in (self.thumbs, Path(get_upload_folder())):
-            if real.is_relative_to(folder.resolve()):
-                return True
-        library = self.ui.library()
-        if library is None:
-            return False
-        item = library.catalog.item_by_path(str(path))
-        if item is None or item.error is not None:
-            return False
-        return any(real.is_relative_to(Path(r).resolve()) for r in self.ui.roots())
-
-
-class MediaGuard:
-    """ASGI middleware: requests to Gradio's file route pass `MediaPolicy` or get a 403."""
-
-    def __init__(self, app: ASGIApp, policy: MediaPolicy) -> None:
-        self.app = app
-        self.policy = policy
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            for prefix in FILE_ROUTES:
-                if path.startswith(prefix) and not self.policy.allows(path[len(prefix) :]):
-                    response = PlainTextResponse("Not a file of this library.", status_code=403)
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
-
-
-def media_rules(ui: TroveUI) -> tuple[list[str], list[str]]:
-    """Gradio's allowed_paths (thumbnail cache and library folders) and blocked_paths
-    (Trove's own catalog, indexes and lock files)."""
-    data = ui.data_dir
-    blocked = [
-        str(data / name)
-        for name in (
-            "catalog.sqlite3",
-            "catalog.sqlite3-wal",
-            "catalog.sqlite3-shm",
-            "indexes",
-            "indexer.lock",
-            "indexer.owner",
-        )
-    ]
-    return [str(ui.thumbs.folder), *ui.roots()], blocked

@@ -8,7 +8,7 @@ chunks. Each segment carries encoder inputs by role (search/models/encoders.py):
 the mean of the file's other vectors in that role.
 
 Native decoders (FFmpeg, pdf parsing) run in isolated worker processes bounded in time and
-memory (indexers/isolation.py); photos decode in the indexer's threads, where Pillow's
+memory (search/decode/isolation.py); photos decode in the indexer's threads, where Pillow's
 decompression-bomb guard bounds them.
 """
 
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
-from indexers.isolation import IsolatedDecoder
-from indexers.walk import FoundFile
+from search.decode.isolation import IsolatedDecoder
+from search.decode.kinds import FoundFile
 from search.errors import BadFileError
 from search.models.encoders import Encoders
 
@@ -38,7 +38,7 @@ POOLED = _Pooled()
 # Seconds a native decoder gets for one file (or one probe) before its worker is killed; the
 # video decoder, which bounds itself by MAX_DECODE_SECONDS, gets that plus this.
 NATIVE_TIMEOUT_S = 60.0
-# A sound file is decoded whole (up to two hours, indexers/audio.py), at 50x real time or
+# A sound file is decoded whole (up to two hours, search/decode/audio.py), at 50x real time or
 # more on a laptop core: two minutes covers the longest with room to spare.
 AUDIO_TIMEOUT_S = 120.0
 
@@ -82,7 +82,7 @@ PRIMARY_ROLE = {"image": "image", "audio": "audio", "video": "image", "document"
 @dataclass(frozen=True)
 class SegmentSettings:
     ocr: bool = False
-    # Video frames per second of footage (the cap per video is indexers/video.py's).
+    # Video frames per second of footage (the cap per video is search/decode/video.py's).
     frame_rate: float | None = None
 
 
@@ -118,14 +118,14 @@ class Segmenter:
     # -- kinds ---------------------------------------------------------------------------
 
     def image(self, found: FoundFile, fingerprint: str) -> Decoded:
-        from indexers.image import load_photo
+        from search.decode.image import load_photo
 
         clip = self.encoders.clip
         photo = load_photo(found.path, min_side=clip.spec.image_size)
         inputs: dict[str, Any] = {"image": clip.preprocess(photo.image)}
         text = None
         if self.settings.ocr and self.wants("sentence"):
-            from indexers.ocr import ocr_image
+            from search.decode.ocr import ocr_image
 
             # Small print needs every pixel: the encoder's copy is decoded at a reduced
             # scale (JPEG draft mode), so the text is read from a full decode.
@@ -143,7 +143,7 @@ class Segmenter:
         )
 
     def audio(self, found: FoundFile, fingerprint: str) -> Decoded:
-        from indexers.audio import load_audio
+        from search.decode.audio import load_audio
 
         clap = self.encoders.get("clap")
         clip = self.isolation.run(
@@ -162,7 +162,7 @@ class Segmenter:
         )
 
     def video(self, found: FoundFile, fingerprint: str) -> Decoded:
-        from indexers import video
+        from search.decode import video
 
         clip_encoder = self.encoders.clip
         info = self.isolation.run(video.probe_video, found.path)
@@ -209,11 +209,11 @@ class Segmenter:
         )
 
     def document(self, found: FoundFile, fingerprint: str) -> Decoded:
-        from indexers.text import chunk_document, load_document
+        from search.decode.text import chunk_document, load_document
 
         ocr = None
         if self.settings.ocr:
-            from indexers.ocr import ocr_image as ocr
+            from search.decode.ocr import ocr_image as ocr
         doc = self.isolation.run(load_document, found.path, ocr)
         spans = [(c.start_s, c.end_s, c.text) for c in chunk_document(doc)]
         if not spans:
@@ -235,7 +235,7 @@ class Segmenter:
     # -- shared ----------------------------------------------------------------------------
 
     def _sound_segments(self, samples, clap) -> list[Pending]:
-        from indexers.audio import audio_windows
+        from search.decode.audio import audio_windows
 
         return [
             Pending(w.start_s, w.end_s, None, {"audio": w.samples})

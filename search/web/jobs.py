@@ -23,13 +23,14 @@ from indexers.pipeline import (
     ProgressEvent,
     check_roots,
 )
-from search.catalog import Root
 from search.errors import AlreadyIndexingError, LibraryRootError, TroveError
-from search.library import Library, catalog_path
+from search.library import Library
 from search.models import ClipEncoder, get_preset, load_encoder
 from search.models.encoders import Encoders
 from search.models.registry import DEFAULT_CLIP_MODEL
 from search.models.weights import resolve_weights
+from search.storage.catalog import Root
+from search.storage.datadir import DataDir
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ class IndexJobs:
         return self.status()
 
     def _roots_and_model(self) -> tuple[list[Root], str | None]:
-        if not catalog_path(self.data_dir).exists():
+        if not DataDir(self.data_dir).catalog.exists():
             raise LibraryRootError(_NO_FOLDERS)
         library = Library(self.data_dir, create=False)
         try:
@@ -271,7 +272,7 @@ class IndexJobs:
                 raise AlreadyIndexingError(
                     "Stop indexing (or wait for it to finish) before removing a folder."
                 )
-            if not catalog_path(self.data_dir).exists():
+            if not DataDir(self.data_dir).catalog.exists():
                 raise LibraryRootError(_NO_FOLDERS)
             library = Library(self.data_dir, create=False)
             try:

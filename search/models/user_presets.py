@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 
 from search.errors import TroveError, UnknownModelError
+from search.models.registry import PRESETS, ModelSpec
+from search.storage.datadir import DataDir
 
 MANIFEST = "manifest.json"
 ADAPTER_FILE = "adapter.safetensors"
@@ -24,9 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def user_models_dir() -> Path:
-    from search.library import default_data_dir
-
-    return default_data_dir() / "models"
+    return DataDir.default().models
 
 
 def preset_dir(name: str) -> Path:
@@ -35,8 +35,6 @@ def preset_dir(name: str) -> Path:
 
 def check_preset_name(name: str) -> None:
     """A name that is a folder name everywhere and does not hide a built-in preset."""
-    from search.models.registry import PRESETS
-
     if not NAME_PATTERN.fullmatch(name):
         raise TroveError(
             f"--out {name!r}: use letters, digits, '.', '_' or '-' (up to 64), e.g. bella-clip."
@@ -45,39 +43,43 @@ def check_preset_name(name: str) -> None:
         raise TroveError(f"--out {name}: that is a built-in preset; pick another name.")
 
 
-def find_user_preset(name: str):
-    """The fine-tuned preset called `name`, or None when there is none."""
-    if not NAME_PATTERN.fullmatch(name):
-        return None
-    folder = preset_dir(name)
-    if not (folder / MANIFEST).is_file():
-        return None
-    try:
-        return spec_from_manifest(folder)
-    except (OSError, ValueError, KeyError, TypeError, TroveError) as exc:
-        raise UnknownModelError(
-            f"The fine-tuned model {name} in {folder} cannot be read ({exc}). Train it again "
-            f"(`python app.py finetune ... --out {name} --force`) or delete that folder."
-        ) from None
+class UserPresets:
+    """The fine-tuned presets in the default data folder's models folder, looked up at each
+    call (TROVE_DATA_DIR may change while a process runs): a source for the registry
+    (`add_preset_source`)."""
+
+    def find(self, name: str) -> ModelSpec | None:
+        """The fine-tuned preset called `name`, or None when there is none."""
+        if not NAME_PATTERN.fullmatch(name):
+            return None
+        folder = preset_dir(name)
+        if not (folder / MANIFEST).is_file():
+            return None
+        try:
+            return spec_from_manifest(folder)
+        except (OSError, ValueError, KeyError, TypeError, TroveError) as exc:
+            raise UnknownModelError(
+                f"The fine-tuned model {name} in {folder} cannot be read ({exc}). Train it "
+                f"again (`python app.py finetune ... --out {name} --force`) or delete that "
+                f"folder."
+            ) from None
+
+    def presets(self) -> list[ModelSpec]:
+        """Every readable fine-tuned preset; unreadable ones are logged and left out."""
+        folder = user_models_dir()
+        if not folder.is_dir():
+            return []
+        specs = []
+        for entry in sorted(folder.iterdir()):
+            if (entry / MANIFEST).is_file():
+                try:
+                    specs.append(spec_from_manifest(entry))
+                except (OSError, ValueError, KeyError, TypeError, TroveError) as exc:
+                    log.warning("skipping fine-tuned model %s: %s", entry, exc)
+        return specs
 
 
-def user_presets() -> list:
-    """Every readable fine-tuned preset; unreadable ones are logged and left out."""
-    folder = user_models_dir()
-    if not folder.is_dir():
-        return []
-    specs = []
-    for entry in sorted(folder.iterdir()):
-        if (entry / MANIFEST).is_file():
-            try:
-                specs.append(spec_from_manifest(entry))
-            except (OSError, ValueError, KeyError, TypeError, TroveError) as exc:
-                log.warning("skipping fine-tuned model %s: %s", entry, exc)
-    return specs
-
-
-def spec_from_manifest(folder: Path):
-    from search.models.registry import PRESETS
+def spec_from_manifest(folder: Path) -> ModelSpec:
 
     manifest = json.loads((folder / MANIFEST).read_text())
     base = PRESETS.get(manifest["base"])

@@ -2,7 +2,7 @@
 
 Every public function here is a plain top-level function of a path and simple arguments
 returning picklable values, so the indexer can run it inside a bounded worker process
-(indexers/isolation.py). The functions also bound themselves: they stop after a fixed
+(search/decode/isolation.py). The functions also bound themselves: they stop after a fixed
 number of demuxed packets, and long videos are decoded keyframes-only.
 
 Decoding uses PyAV (FFmpeg) with frame threading, reading each stream once, in order.

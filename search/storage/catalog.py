@@ -377,7 +377,7 @@ class Catalog:
 
     @staticmethod
     def _index_item_text(db: sqlite3.Connection, item_id: int, enc: EncodedItem) -> None:
-        from search.lexical import item_fts_row
+        from search.storage.lexical import item_fts_row
 
         db.execute("DELETE FROM items_fts WHERE rowid = ?", (item_id,))
         db.execute(
@@ -452,7 +452,7 @@ class Catalog:
             return gone
 
     def move_item(self, item_id: int, new_path: str, size: int, mtime_ns: int) -> None:
-        from search.lexical import item_fts_row
+        from search.storage.lexical import item_fts_row
 
         with self.write(changes_vectors=False) as db:
             db.execute(
@@ -619,7 +619,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
 
 def _fill_item_fts(db: sqlite3.Connection) -> None:
     """Names and folders of items catalogued before the full-text index existed."""
-    from search.lexical import item_fts_row
+    from search.storage.lexical import item_fts_row
 
     rows = db.execute("SELECT id, path FROM items").fetchall()
     db.executemany(

@@ -9,7 +9,7 @@ from datetime import datetime
 import pillow_heif
 from PIL import Image, ImageOps
 
-from indexers.kinds import SNIFF_BYTES, describe_content, image_format
+from search.decode.kinds import SNIFF_BYTES, describe_content, image_format
 from search.errors import BadFileError
 
 pillow_heif.register_heif_opener()

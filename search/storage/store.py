@@ -24,7 +24,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from search.catalog import Catalog
+from search.storage.catalog import Catalog
 from search.testhooks import pause_point
 
 log = logging.getLogger(__name__)
