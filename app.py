@@ -24,7 +24,8 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from indexers.pipeline import DEFAULT_BATCH_SIZE, Indexer, check_roots
+    from indexers.pipeline import DEFAULT_BATCH_SIZE, Indexer
+    from indexers.roots import check_roots
     from search.segments import SegmentSettings
     from search.storage.catalog import Root
 
@@ -42,7 +43,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise TroveError(
             "Nothing to index yet: give a folder, e.g. `python app.py index ~/Pictures`."
         )
-    check_roots(roots, existing.catalog if existing else None)
+    check_roots(roots, DataDir(data_dir).root, existing.catalog if existing else None)
     if args.quiet:
         from huggingface_hub.utils import disable_progress_bars
 

@@ -23,10 +23,11 @@ import torch
 from tqdm import tqdm
 
 from indexers.changes import Plan, fingerprint, plan_changes
+from indexers.roots import check_roots
 from indexers.walk import walk
 from search.decode.isolation import IsolatedDecoder
 from search.decode.kinds import FoundFile
-from search.errors import BadFileError, LibraryRootError
+from search.errors import BadFileError
 from search.library import Library
 from search.models.encoders import ROLE_SPACE, SPACES, Encoders, meta_key, model_keys
 from search.segments import (
@@ -40,7 +41,7 @@ from search.segments import (
     SegmentSettings,
 )
 from search.space import pool
-from search.storage.catalog import Catalog, EncodedItem, EncodedSegment, Root, Saved
+from search.storage.catalog import EncodedItem, EncodedSegment, Root, Saved
 from search.storage.store import VectorStore, choose_index
 
 log = logging.getLogger(__name__)
@@ -129,35 +130,6 @@ def _settle(item, future: Future):
         return item, exc
 
 
-def check_roots(roots: Sequence[Root], catalog: Catalog | None = None) -> None:
-    """Refuse to start when a library folder is missing, or is empty while the catalog holds
-    files from it (an unmounted drive often leaves its empty mount point behind): an
-    unplugged drive is not a deletion, so its items must not be dropped from the catalog."""
-    for root in roots:
-        if not os.path.isdir(root.path):
-            raise LibraryRootError(
-                f"Library folder {root.path} is not there (or is not a folder). Check the "
-                f"path, or plug in the drive that holds it; nothing in the catalog was changed."
-            )
-        if catalog is not None and _is_empty(root.path):
-            known = len(catalog.items_under(root.path))
-            if known:
-                raise LibraryRootError(
-                    f"Library folder {root.path} is empty, but the catalog holds {known} files "
-                    f"from it. Is its drive mounted? Nothing in the catalog was changed. If "
-                    f"the files really are gone, remove the folder from the library "
-                    f"(`python app.py` > Library > Remove) instead."
-                )
-
-
-def _is_empty(folder: str) -> bool:
-    try:
-        with os.scandir(folder) as entries:
-            return next(entries, None) is None
-    except OSError:
-        return False
-
-
 class Indexer:
     """Brings a library's catalog and indexes up to date with its roots on disk."""
 
@@ -193,7 +165,7 @@ class Indexer:
         self._in_step = True
 
     def run(self, roots: Sequence[Root]) -> IndexSummary:
-        check_roots(roots, self.catalog)
+        check_roots(roots, self.library.data_dir, self.catalog)
         self.encoders.clip.resolve()  # a missing-weights error before anything is touched
         started = time.monotonic()
         summary = IndexSummary(self.encoders.name("clip"))

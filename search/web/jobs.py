@@ -16,13 +16,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from indexers.pipeline import (
-    DEFAULT_BATCH_SIZE,
-    Indexer,
-    IndexSummary,
-    ProgressEvent,
-    check_roots,
-)
+from indexers.pipeline import DEFAULT_BATCH_SIZE, Indexer, IndexSummary, ProgressEvent
+from indexers.roots import check_roots, typed_folder
 from search.errors import AlreadyIndexingError, LibraryRootError, TroveError
 from search.library import Library
 from search.models import ClipEncoder, get_preset, load_encoder
@@ -121,7 +116,7 @@ class IndexJobs:
             spec = get_preset(name)
             resolve_weights(spec, model_path, allow_download=False)
             encoder = load_encoder(name, model_path)
-            check_roots(roots)
+            check_roots(roots, self.data_dir)
             switching = current is not None and current != name
             self._stop = threading.Event()
             self._encode_started = None
@@ -252,7 +247,7 @@ class IndexJobs:
         The path must be an existing, readable folder given in full (`~` is expanded);
         creates the library on first use. Raises LibraryRootError saying what is wrong.
         """
-        folder = validate_folder(path, self.data_dir)
+        folder = typed_folder(path, self.data_dir)
         root = Root(str(folder), tuple(include), tuple(exclude))
         library = Library(self.data_dir, create=True)
         try:
@@ -285,38 +280,6 @@ _NO_FOLDERS = (
     "The library has no folders yet: add one (e.g. /home/you/Pictures) in the Library tab "
     "first, then start indexing."
 )
-
-
-def validate_folder(path: str, data_dir: Path) -> Path:
-    """The absolute, resolved folder `path` names; LibraryRootError saying what is wrong
-    when it is empty, relative, missing, not a folder, unreadable, or Trove's own data."""
-    text = path.strip()
-    if not text:
-        raise LibraryRootError("Type the full path of a folder to add, e.g. /home/you/Pictures.")
-    folder = Path(text).expanduser()
-    if not folder.is_absolute():
-        raise LibraryRootError(
-            f"{text} is a relative path: give the folder's full path, e.g. /home/you/Pictures."
-        )
-    folder = folder.resolve()
-    if not folder.exists():
-        raise LibraryRootError(f"{folder} does not exist. Check the path and try again.")
-    if not folder.is_dir():
-        raise LibraryRootError(f"{folder} is a file, not a folder. Give the folder that holds it.")
-    if not os.access(folder, os.R_OK | os.X_OK):
-        raise LibraryRootError(f"{folder} cannot be read (permission denied).")
-    data_dir = data_dir.resolve()
-    if folder == data_dir or folder.is_relative_to(data_dir):
-        raise LibraryRootError(f"{folder} is Trove's own data folder, not a library folder.")
-    if data_dir.is_relative_to(folder):
-        inside = data_dir.relative_to(folder).parts
-        if not any(part.startswith(".") for part in inside):  # hidden folders are skipped
-            raise LibraryRootError(
-                f"{folder} holds Trove's data folder ({data_dir}), whose thumbnails would be "
-                f"indexed as photos. Add the folders beside it, or move the data folder "
-                f"(--data-dir or TROVE_DATA_DIR)."
-            )
-    return folder
 
 
 def _remove_root(library: Library, path: str) -> int:

@@ -322,3 +322,20 @@ def test_index_missing_folder(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert SUMMARY.search(proc.stdout) is None
     assert not (tmp_path / "data").exists(), "a failed index run must not create a library"
+
+
+def test_index_refuses_a_folder_holding_the_data_folder(tmp_path: Path) -> None:
+    # Its thumbnails and catalog would be indexed as the user's own files.
+    lib = tmp_path / "photos"
+    make_photo(lib / "beach.jpg", seed=1, quality=90)
+    data = lib / "trove-data"
+    proc = trove(
+        "index", lib, "--data-dir", data, "--model", "tiny-clip", data_dir=tmp_path / "env"
+    )
+    assert proc.returncode == 1
+    assert f"{lib} holds Trove's data folder ({data})" in proc.stderr, proc.stderr
+    assert "--data-dir or TROVE_DATA_DIR" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert SUMMARY.search(proc.stdout) is None
+    assert sorted(p.name for p in lib.iterdir()) == ["beach.jpg"], "nothing may be created"
+    assert not (tmp_path / "env").exists()
