@@ -1,13 +1,17 @@
-"""Encoder registry: preset name -> spec -> encoder, with weight resolution."""
+"""Encoder registry: preset name -> spec -> encoder, with weight resolution.
+
+Importing this package loads no torch: the encoder classes (clip.py, clap.py) import torch,
+so they are imported when an encoder is first built or `ClipEncoder`/`ClapEncoder` is first
+named, and `app.py` can list presets and parse its arguments without paying for torch.
+"""
 
 from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from search.errors import UnknownModelError
-from search.models.clap import ClapEncoder
-from search.models.clip import ClipEncoder
 from search.models.registry import (
     DEFAULT_AUDIO_MODEL,
     DEFAULT_CLIP_MODEL,
@@ -17,6 +21,10 @@ from search.models.registry import (
     list_presets,
 )
 from search.models.user_presets import UserPresets
+
+if TYPE_CHECKING:
+    from search.models.clap import ClapEncoder
+    from search.models.clip import ClipEncoder
 
 # Fine-tuned presets live in the data folder; every import of a model module runs this first.
 add_preset_source(UserPresets())
@@ -34,16 +42,26 @@ __all__ = [
 ]
 
 
-@lru_cache(maxsize=4)
+def __getattr__(name: str):
+    # The encoder classes import torch; they load when first named, not with the package.
+    if name == "ClipEncoder":
+        from search.models.clip import ClipEncoder
+
+        return ClipEncoder
+    if name == "ClapEncoder":
+        from search.models.clap import ClapEncoder
+
+        return ClapEncoder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def load_encoder(name: str, model_path: str | os.PathLike | None = None) -> ClipEncoder:
-    """The encoder for a preset, cached by (name, path). Weights load lazily on first use."""
-    spec = get_preset(name)
-    return ClipEncoder(spec, model_path)
+    """The encoder for a preset, cached by (preset, path). Weights load lazily on first use."""
+    return _clip_encoder(get_preset(name), model_path)
 
 
-@lru_cache(maxsize=4)
 def load_audio_encoder(name: str, model_path: str | os.PathLike | None = None) -> ClapEncoder:
-    """The CLAP encoder for a preset, cached by (name, path). Weights load lazily on first use."""
+    """The CLAP encoder for a preset, cached by (preset, path). Weights load lazily on first use."""
     spec = get_preset(name)
     if spec.space != "clap":
         raise UnknownModelError(
@@ -51,4 +69,20 @@ def load_audio_encoder(name: str, model_path: str | os.PathLike | None = None) -
             + ", ".join(s.name for s in list_presets() if s.space == "clap")
             + "."
         )
+    return _clap_encoder(spec, model_path)
+
+
+# Cached by the whole spec, not the name: two data folders may each hold a fine-tuned preset
+# of the same name with different adapters.
+@lru_cache(maxsize=4)
+def _clip_encoder(spec: ModelSpec, model_path: str | os.PathLike | None) -> ClipEncoder:
+    from search.models.clip import ClipEncoder
+
+    return ClipEncoder(spec, model_path)
+
+
+@lru_cache(maxsize=4)
+def _clap_encoder(spec: ModelSpec, model_path: str | os.PathLike | None) -> ClapEncoder:
+    from search.models.clap import ClapEncoder
+
     return ClapEncoder(spec, model_path)

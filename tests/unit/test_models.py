@@ -3,6 +3,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import open_clip
@@ -114,3 +115,15 @@ def test_importing_the_app_loads_no_model_and_no_torch():
     code = "import sys, app; print('torch' in sys.modules, 'open_clip' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("module", ["search.models", "search.models.encoders"])
+def test_the_model_registry_imports_without_torch(module):
+    """Presets, the registry and the encoder table are plain data: listing them, or parsing
+    app.py's arguments, must not pay for torch (seconds at every start)."""
+    code = f"import sys, {module}; print('torch' in sys.modules)"
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
+    )
+    assert out.stdout.split() == ["False"]
