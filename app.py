@@ -268,19 +268,19 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def _print_bridge(clap_spec, clip_name: str | None) -> None:
     """The CLIP <-> CLAP bridge's held-out figures for this sound model and a CLIP model."""
-    from search.models import load_audio_encoder, load_encoder
+    from search.models import get_preset, load_audio_encoder, load_encoder
     from search.models.registry import DEFAULT_CLIP_MODEL
+    from search.models.weights import weights_present
     from search.space import load_or_fit_bridge
 
-    clip = load_encoder(clip_name or DEFAULT_CLIP_MODEL)
-    try:
-        clip.resolve()
-    except TroveError:
+    clip_spec = get_preset(clip_name or DEFAULT_CLIP_MODEL)
+    if not weights_present(clip_spec):
         print(
-            f"bridge:        needs {clip.name}'s weights too (or --bridge-with another CLIP "
-            f"preset); then this shows the held-out fit of the CLIP <-> CLAP map."
+            f"bridge:        needs {clip_spec.name}'s weights too (or --bridge-with another "
+            f"CLIP preset); then this shows the held-out fit of the CLIP <-> CLAP map."
         )
         return
+    clip = load_encoder(clip_spec.name)
     print(f"bridge:        fitting or loading the map to {clip.name} (cached once fitted)...")
     bridge = load_or_fit_bridge(DataDir.default().bridges, clip, load_audio_encoder(clap_spec.name))
     m = bridge.metrics
@@ -395,14 +395,11 @@ def _index_count(path: Path | None) -> int:
 
 
 def _weights_here(spec) -> str:
-    from search.models.weights import resolve_weights
+    from search.models.weights import weights_present
 
     if spec.is_tiny:
         return "built locally"
-    try:
-        return f"weights: {resolve_weights(spec, allow_download=False).source}"
-    except TroveError:
-        return "weights: not here"
+    return "weights: here" if weights_present(spec) else "weights: not here"
 
 
 def _search_kinds() -> list[str]:

@@ -83,6 +83,17 @@ def resolve_weights(
     raise WeightsNotFoundError(_missing_weights_message(spec, download_note, retry))
 
 
+def weights_present(spec: ModelSpec, model_path: str | os.PathLike | None = None) -> bool:
+    """Whether `spec`'s weights are on this machine: at `model_path` when given, else in the
+    Hugging Face cache, or built locally (a tiny model). Never downloads; to learn where they
+    are, or why they are not here, call `resolve_weights(spec, model_path, False)`."""
+    try:
+        resolve_weights(spec, model_path, allow_download=False)
+    except WeightsNotFoundError:
+        return False
+    return True
+
+
 def find_in_hf_cache(spec: ModelSpec) -> Path | None:
     from huggingface_hub import try_to_load_from_cache
 

@@ -13,7 +13,7 @@ from search.errors import UnknownModelError, WeightsNotFoundError
 from search.library import Library
 from search.models import ClipEncoder, get_preset, list_presets
 from search.models.registry import DEFAULT_CLIP_MODEL
-from search.models.weights import resolve_weights
+from search.models.weights import resolve_weights, weights_present
 
 
 def test_presets_and_default():
@@ -109,6 +109,20 @@ def test_weights_found_in_hugging_face_cache_offline(monkeypatch, tmp_path, vit_
     from_cache = ClipEncoder(spec).encode_texts(["a dog"])
     from_path = ClipEncoder(spec, vit_b32_checkpoint).encode_texts(["a dog"])
     np.testing.assert_array_equal(from_cache, from_path)
+
+
+def test_weights_present_looks_without_downloading(monkeypatch, tmp_path, vit_b32_checkpoint):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+
+    def no_download(spec):
+        raise AssertionError(f"weights_present tried to download {spec.name}")
+
+    monkeypatch.setattr("search.models.weights._download", no_download)
+    spec = get_preset("clip-vit-b-32")
+    assert weights_present(get_preset("tiny-clip"))
+    assert not weights_present(spec)
+    assert weights_present(spec, vit_b32_checkpoint)
+    assert not weights_present(spec, tmp_path / "nope.safetensors")
 
 
 def test_importing_the_app_loads_no_model_and_no_torch():
