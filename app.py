@@ -132,12 +132,13 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from search.models.encoders import SPACES
+    from search.storage.store import stored_count
+
     library = _library(args)
     catalog = library.catalog
-    from search.models.encoders import SPACES
-
     model = library.clip_model
-    indexes = {key: _index_count(library.index_path(key)) for key in catalog.vector_keys()}
+    indexes = {key: stored_count(library.index_path(key)) for key in catalog.vector_keys()}
     status = {
         "data_dir": str(library.data_dir),
         "model": model,
@@ -170,37 +171,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from search.duplicates import find_duplicates
+    from search.duplicates import find_library_duplicates
 
     library = _library(args)
-    model = library.clip_model
-    ids, vectors = library.catalog.vectors(model) if model else ([], None)
-    found = library.catalog.resolve_segments([int(i) for i in ids])
-    rows = [
-        (row, found[int(seg)][0])
-        for row, seg in enumerate(ids)
-        if int(seg) in found and found[int(seg)][0].kind == "image"
-    ]
-    groups = find_duplicates(
-        [item.id for _, item in rows],
-        [item.path for _, item in rows],
-        [item.size for _, item in rows],
-        vectors[[row for row, _ in rows]] if rows else np.zeros((0, 1), np.float32),
-    )
+    found = find_library_duplicates(library.catalog, library.clip_model)
+    groups = found.groups
     if args.json:
-        out = [
-            {
-                "reclaimable_bytes": g.reclaimable,
-                "files": [{"path": m.path, "size": m.size} for m in g.members],
-            }
-            for g in groups
-        ]
-        print(json.dumps(out, indent=2))
+        print(json.dumps([g.to_dict() for g in groups], indent=2))
         return 0
     if not groups:
-        print(f"No near-duplicate photos among {len(rows)} indexed photos.")
+        print(f"No near-duplicate photos among {found.photos} indexed photos.")
         return 0
     total = sum(g.reclaimable for g in groups)
     print(
@@ -216,7 +196,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from search.models import get_preset, list_presets
-    from search.models.registry import DEFAULT_AUDIO_MODEL, DEFAULT_CLIP_MODEL
+    from search.models.registry import DEFAULT_AUDIO_MODEL, DEFAULT_CLIP_MODEL, trial_partner
     from search.models.text import list_text_presets
     from search.models.weights import download_weights, resolve_weights
 
@@ -262,7 +242,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"on this machine: no. {exc}")
         return 0
     if spec.space == "clap":
-        _print_bridge(spec, args.bridge_with or ("tiny-clip" if spec.is_tiny else None))
+        _print_bridge(spec, args.bridge_with or trial_partner(spec, "clip"))
     return 0
 
 
@@ -303,7 +283,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from search.errors import WeightsNotFoundError
     from search.filters import format_score
     from search.models import get_preset, load_encoder
-    from search.models.registry import DEFAULT_CLIP_MODEL
+    from search.models.registry import DEFAULT_CLIP_MODEL, trial_partner
 
     model = args.model or DEFAULT_CLIP_MODEL
     try:
@@ -316,10 +296,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "  needs weights:  meaningful text -> image and image -> image search.\n\n" + str(exc)
         )
         return 0
-    if get_preset(model).is_tiny and not args.audio_model:
-        # A trial with the untrained picture model goes with the untrained sound model.
-        args.audio_model = "tiny-clap"
-        print("Sounds are indexed with tiny-clap for this trial (untrained, like tiny-clip).")
+    trial_sound = trial_partner(get_preset(model), "clap")
+    if trial_sound and not args.audio_model:
+        args.audio_model = trial_sound
+        print(f"Sounds are indexed with {trial_sound} for this trial (untrained, like {model}).")
     args.paths = [str(ASSETS / "demo")]
     args.include, args.exclude = (), ()
     args.ocr, args.frame_rate = False, None
@@ -381,17 +361,6 @@ def _library(args: argparse.Namespace, create: bool = False):
     from search.library import Library
 
     return Library(args.data_dir or _default_data_dir(), create=create)
-
-
-def _index_count(path: Path | None) -> int:
-    if path is None or not path.exists():
-        return 0
-    from search.storage.store import sidecar_path
-
-    try:
-        return json.loads(sidecar_path(path).read_text())["count"]
-    except (OSError, ValueError, KeyError):
-        return 0
 
 
 def _weights_here(spec) -> str:

@@ -165,6 +165,15 @@ PRESETS: dict[str, ModelSpec] = {
 
 DEFAULT_CLIP_MODEL = "clip-vit-b-32"
 DEFAULT_AUDIO_MODEL = "clap-htsat-unfused"
+# The untrained models built locally, one per space: with them a trial needs no weights.
+TRIAL_MODELS = {"clip": "tiny-clip", "clap": "tiny-clap"}
+
+
+def trial_partner(spec: ModelSpec, space: str) -> str | None:
+    """The model of `space` to pair with `spec` when no other is chosen: an untrained model
+    (tiny-clip, or a preset fine-tuned from it) goes with the untrained model of `space`, so
+    a trial needs no weights at all; a trained one gets None (the space's default applies)."""
+    return TRIAL_MODELS[space] if spec.is_tiny else None
 
 
 class PresetSource(Protocol):

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from huggingface_hub.utils.tqdm import tqdm as hub_tqdm
 
 from search.errors import WeightsNotFoundError
-from search.models.registry import ModelSpec
+from search.models.registry import TRIAL_MODELS, ModelSpec
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 log = logging.getLogger(__name__)
@@ -251,7 +251,7 @@ def _missing_weights_message(spec: ModelSpec, download_note: str, retry: bool = 
     files = " or ".join(spec.weight_files)
     if spec.support_files:
         files += " with " + ", ".join(spec.support_files)
-    tiny = "tiny-clap" if spec.space == "clap" else "tiny-clip"
+    tiny = TRIAL_MODELS[spec.space]
     model_flag, path_flag = _flags(spec)
     command = f"`python app.py models download {spec.name}`"
     if retry:

@@ -22,7 +22,7 @@ from search.errors import AlreadyIndexingError, LibraryRootError, TroveError
 from search.library import Library
 from search.models import ClipEncoder, get_preset, load_encoder
 from search.models.encoders import Encoders
-from search.models.registry import DEFAULT_CLIP_MODEL
+from search.models.registry import DEFAULT_CLIP_MODEL, trial_partner
 from search.models.weights import resolve_weights
 from search.storage.catalog import Root
 from search.storage.datadir import DataDir
@@ -176,7 +176,7 @@ class IndexJobs:
             library = Library(self.data_dir)
             # The library's own sound and text models; a trial with the untrained tiny-clip
             # pairs it with the untrained tiny-clap, as `app.py demo` does.
-            sound = library.model("clap") or ("tiny-clap" if encoder.spec.is_tiny else None)
+            sound = library.model("clap") or trial_partner(encoder.spec, "clap")
             indexer = Indexer(
                 library,
                 Encoders(encoder, sound, library.model("text")),

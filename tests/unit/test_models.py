@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 from search.errors import UnknownModelError, WeightsNotFoundError
 from search.library import Library
 from search.models import ClipEncoder, get_preset, list_presets
-from search.models.registry import DEFAULT_CLIP_MODEL
+from search.models.registry import DEFAULT_CLIP_MODEL, trial_partner
 from search.models.weights import resolve_weights, weights_present
 
 
@@ -123,6 +124,15 @@ def test_weights_present_looks_without_downloading(monkeypatch, tmp_path, vit_b3
     assert not weights_present(spec)
     assert weights_present(spec, vit_b32_checkpoint)
     assert not weights_present(spec, tmp_path / "nope.safetensors")
+
+
+def test_an_untrained_model_pairs_with_the_untrained_model_of_the_other_space():
+    tiny_clip, tiny_clap = get_preset("tiny-clip"), get_preset("tiny-clap")
+    assert trial_partner(tiny_clip, "clap") == "tiny-clap"
+    assert trial_partner(tiny_clap, "clip") == "tiny-clip"
+    tuned = dataclasses.replace(tiny_clip, name="shapes", base="tiny-clip", adapter="a.st")
+    assert trial_partner(tuned, "clap") == "tiny-clap"
+    assert trial_partner(get_preset("clip-vit-b-32"), "clap") is None
 
 
 def test_importing_the_app_loads_no_model_and_no_torch():
