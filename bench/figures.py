@@ -243,20 +243,6 @@ def _plateau(r: dict) -> str:
     )
 
 
-def render_fusion(r: dict) -> str:
-    rows = _fusion_rows(r)
-    used = r["used_alpha"]
-    table = _table(
-        ("method", "nDCG@10", "MRR"),
-        [
-            ["meaning only (`alpha = 1`: MiniLM)", *_figures(rows[1.0])],
-            ["words only (`alpha = 0`: FTS5 BM25)", *_figures(rows[0.0])],
-            _bold([f"blend, alpha = {used:g} (used)", *_figures(rows[used])]),
-        ],
-    )
-    return table + "\n" + _plateau(r)
-
-
 def render_fusion_full(r: dict) -> str:
     rows = _fusion_rows(r)
     used = r["used_alpha"]
@@ -337,17 +323,6 @@ VIDEO_PATHS = {
     "Trove sample_frames full, 720p": "Trove `sample_frames`, every frame, 720p",
     "Trove sample_frames keyframes, 720p": "Trove `sample_frames`, keyframes, 720p",
 }
-# The README's shorter table: Trove's rows at both sizes on one line each.
-TROVE_PAIRS = {
-    "Trove `sample_frames` (every frame, scene probes), 1080p / 720p": (
-        "Trove sample_frames full, 1080p",
-        "Trove sample_frames full, 720p",
-    ),
-    "Trove `sample_frames`, keyframes only, 1080p / 720p": (
-        "Trove sample_frames keyframes, 1080p",
-        "Trove sample_frames keyframes, 720p",
-    ),
-}
 
 
 def _decode_intro(r: dict) -> str:
@@ -377,24 +352,6 @@ def _decode_ratios(r: dict) -> str:
         f'threading (`thread_type="AUTO"`) made the full decode {threading:.2f}x as fast as '
         "default threading in this run."
     )
-
-
-def render_video_decode(r: dict) -> str:
-    per_min = {row["path"]: row["s_per_min"] for row in r["rows"]}
-    rows = [
-        [VIDEO_PATHS.get(row["path"], row["path"]), f"{row['s_per_min']:.1f}"]
-        for row in r["rows"]
-        if not row["path"].startswith("Trove")
-    ]
-    rows += [
-        [label, " / ".join(f"{per_min[p]:.1f}" for p in paths)]
-        for label, paths in TROVE_PAIRS.items()
-    ]
-    intro = _para(
-        "Decoding paths for one frame per second (`python bench/video_decode.py`): "
-        f"{_decode_intro(r)}:"
-    )
-    return intro + "\n" + _table(("path", "s per minute of video"), rows) + "\n" + _decode_ratios(r)
 
 
 def render_video_decode_full(r: dict) -> str:
@@ -448,10 +405,8 @@ def _recalls(figures: dict, direction: str) -> str:
     return " / ".join(f"{100 * figures[f'{direction}_r{k}']:.1f}" for k in (1, 5, 10))
 
 
-def _finetune_rows(r: dict, chance: bool) -> list[list[str]]:
-    rows = []
-    if chance:
-        rows.append(["chance", _recalls(r["chance"], "t2i"), _recalls(r["chance"], "i2t"), ""])
+def _finetune_rows(r: dict) -> list[list[str]]:
+    rows = [["chance", _recalls(r["chance"], "t2i"), _recalls(r["chance"], "i2t"), ""]]
     rows.append(
         ["before (untrained)", _recalls(r["before"], "t2i"), _recalls(r["before"], "i2t"), ""]
     )
@@ -502,23 +457,11 @@ def _cost(recall_1: float, recall_5: float) -> str:
     )
 
 
-def render_finetune(r: dict) -> str:
-    intro = _para(
-        f"Measured on the synthetic set the test uses ({_finetune_set(r)}; `python "
-        "bench/finetune.py`; times are each run's own):"
-    )
-    table = _table(
-        ("tiny-clip", "text->image R@1/5/10 (%)", "image->text R@1/5/10 (%)", "time"),
-        _finetune_rows(r, chance=False),
-    )
-    return intro + "\n" + table
-
-
 def render_finetune_full(r: dict) -> str:
     intro = _para(f"The figures ({_finetune_set(r)}; `python bench/finetune.py`):")
     table = _table(
         ("run", "text->image R@1/5/10", "image->text R@1/5/10", "time"),
-        _finetune_rows(r, chance=True),
+        _finetune_rows(r),
     )
     return intro + "\n" + table + "\n" + _distillation(r)
 
@@ -562,13 +505,7 @@ def render_presets(r: dict) -> str:
 BLOCKS: dict[str, Block] = {
     "perf": Block("latest.json", "bench/run.py", render_perf),
     "model-paths": Block("latest.json", "bench/run.py", render_model_paths),
-    "fusion": Block("fusion.json", "bench/fusion.py", render_fusion),
     "fusion-full": Block("fusion.json", "bench/fusion.py", render_fusion_full),
-    "video-decode": Block(
-        "video_decode.json",
-        "python bench/video_decode.py --out bench/results/video_decode.json",
-        render_video_decode,
-    ),
     "video-decode-full": Block(
         "video_decode.json",
         "python bench/video_decode.py --out bench/results/video_decode.json",
@@ -580,7 +517,6 @@ BLOCKS: dict[str, Block] = {
         render_video_cost,
     ),
     "presets": Block("presets.json", "bench/presets.py", render_presets),
-    "finetune": Block("finetune.json", "bench/finetune.py", render_finetune),
     "finetune-full": Block("finetune.json", "bench/finetune.py", render_finetune_full),
     "bridge": Block(
         "bridge.json", "python -m bench.bridge --out bench/results/bridge.json", render_bridge

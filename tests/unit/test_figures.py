@@ -20,13 +20,13 @@ def test_every_kind_of_block_is_in_the_documents():
 
 
 def test_a_figure_edited_by_hand_is_reported(tmp_path: Path):
-    text = (figures.ROOT / "README.md").read_text()
+    text = (figures.ROOT / "docs" / "performance.md").read_text()
     start = text.index("<!-- figures: perf -->")
     edited = text[:start] + text[start:].replace("| 1938 |", "| 1800 |", 1)
     assert edited != text
-    (tmp_path / "README.md").write_text(edited)
-    assert figures.check([tmp_path / "README.md"]) == [
-        "README.md: block 'perf' differs from bench/results/latest.json"
+    (tmp_path / "performance.md").write_text(edited)
+    assert figures.check([tmp_path / "performance.md"]) == [
+        "performance.md: block 'perf' differs from bench/results/latest.json"
     ]
 
 
@@ -36,12 +36,11 @@ def test_a_result_measured_again_changes_its_tables(tmp_path: Path):
     (used,) = [row for row in fusion["rows"] if row["alpha"] == fusion["used_alpha"]]
     used["ndcg_at_10"] = 0.5
     (results / "fusion.json").write_text(json.dumps(fusion))
-    docs = [figures.ROOT / "README.md", figures.ROOT / "docs" / "documents.md"]
+    docs = [figures.ROOT / "docs" / "models.md", figures.ROOT / "docs" / "ranking.md"]
     assert figures.check(docs, results) == [
-        "README.md: block 'fusion' differs from bench/results/fusion.json",
-        "documents.md: block 'fusion-full' differs from bench/results/fusion.json",
+        "ranking.md: block 'fusion-full' differs from bench/results/fusion.json",
     ]
-    rendered, problems = figures.render(docs[0].read_text(), results)
+    rendered, problems = figures.render(docs[1].read_text(), results)
     assert problems == [] and "| **blend, alpha = 0.3 (used)** | **0.500** |" in rendered
 
 
