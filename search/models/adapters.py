@@ -8,12 +8,12 @@ decided by the fine-tuning (search/finetune/split.py).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 
 from search.errors import BadFileError
+from search.models.weights import file_digest
 
 
 def save_adapter(state: dict[str, torch.Tensor], path: Path) -> str:
@@ -41,15 +41,3 @@ def apply_adapter(model: torch.nn.Module, spec) -> None:
             f"({', '.join(misfits[:3])}); fine-tune it again from {spec.base}."
         )
     model.load_state_dict(state, strict=False)
-
-
-def adapted_fingerprint(base_fingerprint: str, spec) -> str:
-    """The base's fingerprint mixed with the adapter's bytes: re-training under the same
-    name gives a new fingerprint, so caches built with the old weights are not reused."""
-    return hashlib.sha256(
-        f"{base_fingerprint}|{file_digest(Path(spec.adapter))}".encode()
-    ).hexdigest()[:16]
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

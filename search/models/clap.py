@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from search.errors import WeightsNotFoundError
 from search.models.clip import _random_init
 from search.models.registry import CONFIG_DIR, ModelSpec
-from search.models.weights import ResolvedWeights, resolve_weights, weights_fingerprint
+from search.models.weights import ResolvedWeights, preset_fingerprint, resolve_weights
 
 AUDIO_BATCH = 8
 TEXT_BATCH = 64
@@ -85,12 +85,7 @@ class ClapEncoder:
     @property
     def fingerprint(self) -> str:
         """Changes whenever the weights change (see `weights_fingerprint`)."""
-        base = weights_fingerprint(self.spec, self.resolve(), self._tiny_config_path())
-        if self.spec.adapter:
-            from search.models.adapters import adapted_fingerprint
-
-            return adapted_fingerprint(base, self.spec)
-        return base
+        return preset_fingerprint(self.spec, self.resolve())
 
     def resolve(self) -> ResolvedWeights:
         """Find the weights without loading them (fails fast with the weights message)."""

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from search.models.registry import CONFIG_DIR, ModelSpec
-from search.models.weights import ResolvedWeights, resolve_weights, weights_fingerprint
+from search.models.weights import ResolvedWeights, preset_fingerprint, resolve_weights
 
 TEXT_BATCH = 64
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -88,13 +88,7 @@ class ClipEncoder:
     @property
     def fingerprint(self) -> str:
         """Changes whenever the weights change (see `weights_fingerprint`)."""
-        config = CONFIG_DIR / f"{self.spec.architecture}.json"
-        base = weights_fingerprint(self.spec, self.resolve(), config if config.is_file() else None)
-        if self.spec.adapter:
-            from search.models.adapters import adapted_fingerprint
-
-            return adapted_fingerprint(base, self.spec)
-        return base
+        return preset_fingerprint(self.spec, self.resolve())
 
     def resolve(self) -> ResolvedWeights:
         """Find the weights without loading them (fails fast with the weights message)."""

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from search.errors import TroveError, UnknownModelError, WeightsNotFoundError
+from search.models.weights import hub_offline, weights_fingerprint
 
 DEFAULT_TEXT_MODEL = "all-minilm-l6-v2"
 POOLINGS = ("cls", "mean", "max")
@@ -161,13 +162,11 @@ def _bundled_minilm() -> Path:
 def resolve_model_folder(name: str, source) -> Path:
     """A model folder: `source` if it is a local folder (or a callable returning one), else
     the Hugging Face cache for hub id `source`, else a download (unless HF_HUB_OFFLINE)."""
-    from search.models.weights import hub_offline
-
     if callable(source):
         source = source()
     path = Path(source).expanduser()
     if path.is_dir():
-        if not any((path / f).is_file() for f in WEIGHT_FILE_NAMES):
+        if weight_file(path) is None:
             raise WeightsNotFoundError(
                 f"Text model {name}: the folder {path} holds no weights "
                 f"({' or '.join(WEIGHT_FILE_NAMES)}). Pass the folder a Hugging Face model "
@@ -203,21 +202,9 @@ def resolve_model_folder(name: str, source) -> Path:
     )
 
 
-def weights_fingerprint(name: str, folder: Path) -> str:
-    """A short id that changes when the weight file does: its size and its first and last MiB
-    (hashing a whole 1 GB checkpoint would cost seconds at every start)."""
-    digest = hashlib.sha256(name.encode())
-    for filename in WEIGHT_FILE_NAMES:
-        weights = folder / filename
-        if weights.is_file():
-            size = weights.stat().st_size
-            digest.update(f"{filename}:{size}".encode())
-            with open(weights, "rb") as f:
-                digest.update(f.read(1 << 20))
-                f.seek(max(0, size - (1 << 20)))
-                digest.update(f.read(1 << 20))
-            break
-    return digest.hexdigest()[:16]
+def weight_file(folder: Path) -> Path | None:
+    """The weight file of a model folder (None for a folder without one)."""
+    return next((folder / f for f in WEIGHT_FILE_NAMES if (folder / f).is_file()), None)
 
 
 class _LocalEncoder(ABC):
@@ -240,7 +227,7 @@ class _LocalEncoder(ABC):
     @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            self._fingerprint = weights_fingerprint(self.name, self.resolve())
+            self._fingerprint = weights_fingerprint(self.name, weight_file(self.resolve()))
         return self._fingerprint
 
     def load(self):
@@ -341,7 +328,7 @@ class TinyTextEncoder(PooledTransformerEncoder):
     @property
     def fingerprint(self) -> str:
         config = json.dumps(self._config().to_dict(), sort_keys=True, default=str)
-        return hashlib.sha256(f"{config}|seed={self.preset.seed}".encode()).hexdigest()[:16]
+        return weights_fingerprint(self.name, None, f"{config}|seed={self.preset.seed}".encode())
 
     def _config(self):
         from transformers import BertConfig

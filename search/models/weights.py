@@ -6,6 +6,7 @@ model, every place that was tried and why it failed, and the commands that fix i
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -16,7 +17,7 @@ from urllib.parse import urlparse
 from huggingface_hub.utils.tqdm import tqdm as hub_tqdm
 
 from search.errors import WeightsNotFoundError
-from search.models.registry import TRIAL_MODELS, ModelSpec
+from search.models.registry import CONFIG_DIR, TRIAL_MODELS, ModelSpec
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 log = logging.getLogger(__name__)
@@ -30,24 +31,47 @@ class ResolvedWeights:
     source: str
 
 
-def weights_fingerprint(spec: ModelSpec, weights: ResolvedWeights, config: Path | None) -> str:
-    """A short id that changes whenever the weights do, for caches derived from a model.
+def weights_fingerprint(
+    name: str,
+    weight_file: Path | None,
+    recipe: bytes = b"",
+    adapter: str | os.PathLike | None = None,
+) -> str:
+    """A short id of model `name` that changes whenever its weights do, for what is derived
+    from a model and kept (the CLIP <-> CLAP bridges are cached under it).
 
-    A tiny model is defined by its architecture config and seed; real weights by the weight
-    file's identity (its resolved path, which in the Hugging Face cache is the content hash,
-    plus size and modification time).
+    Weights read from `weight_file`: that file's identity (its resolved path, which in the
+    Hugging Face cache is the content hash, plus size and modification time), so a start
+    never hashes a checkpoint of a gigabyte. A model built locally (`weight_file` None): the
+    `recipe` it is built from (see `build_recipe`). A fine-tuned preset's `adapter` file is
+    mixed in by content: training again under the same name gives a new id.
     """
-    import hashlib
-
-    h = hashlib.sha256(spec.name.encode())
-    if weights.path is None:
-        h.update(config.read_bytes() if config is not None else b"")
-        h.update(str(spec.seed).encode())
+    h = hashlib.sha256(name.encode())
+    if weight_file is None:
+        h.update(recipe)
     else:
-        real = weights.path.resolve()
+        real = Path(weight_file).resolve()
         stat = real.stat()
         h.update(f"{real}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
+    short = h.hexdigest()[:16]
+    if adapter is None:
+        return short
+    return hashlib.sha256(f"{short}|{file_digest(Path(adapter))}".encode()).hexdigest()[:16]
+
+
+def build_recipe(spec: ModelSpec) -> bytes:
+    """What a preset built locally (a tiny one) is made from: its architecture config and seed."""
+    config = CONFIG_DIR / f"{spec.architecture}.json"
+    return (config.read_bytes() if config.is_file() else b"") + str(spec.seed).encode()
+
+
+def preset_fingerprint(spec: ModelSpec, weights: ResolvedWeights) -> str:
+    """`weights_fingerprint` of a preset whose weights `resolve_weights` found."""
+    return weights_fingerprint(spec.name, weights.path, build_recipe(spec), spec.adapter)
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def hub_offline() -> bool:

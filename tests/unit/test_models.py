@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import subprocess
 import sys
@@ -12,9 +13,9 @@ import pytest
 
 from search.errors import UnknownModelError, WeightsNotFoundError
 from search.library import Library
-from search.models import ClipEncoder, get_preset, list_presets
+from search.models import ClapEncoder, ClipEncoder, get_preset, list_presets
 from search.models.registry import DEFAULT_CLIP_MODEL, trial_partner
-from search.models.weights import resolve_weights, weights_present
+from search.models.weights import resolve_weights, weights_fingerprint, weights_present
 
 
 def test_presets_and_default():
@@ -133,6 +134,34 @@ def test_an_untrained_model_pairs_with_the_untrained_model_of_the_other_space():
     tuned = dataclasses.replace(tiny_clip, name="shapes", base="tiny-clip", adapter="a.st")
     assert trial_partner(tuned, "clap") == "tiny-clap"
     assert trial_partner(get_preset("clip-vit-b-32"), "clap") is None
+
+
+def test_model_fingerprints_are_those_existing_bridge_caches_are_named_by(tmp_path):
+    """The CLIP <-> CLAP bridges a library has fitted are cached under both models'
+    fingerprints: the values of earlier releases, so no library fits its bridge again."""
+    assert ClipEncoder(get_preset("tiny-clip")).fingerprint == "012ac94470033148"
+    assert ClapEncoder(get_preset("tiny-clap")).fingerprint == "6eb2789b7ba96c33"
+    adapter = tmp_path / "adapter.safetensors"
+    adapter.write_bytes(b"trove adapter bytes")
+    for base, expected in (("tiny-clip", "2b5de5f7cdc8ff81"), ("tiny-clap", "26284ce82c9c0b5d")):
+        spec = dataclasses.replace(get_preset(base), name="tuned", base=base, adapter=str(adapter))
+        encoder = ClipEncoder(spec) if spec.space == "clip" else ClapEncoder(spec)
+        assert encoder.fingerprint == expected
+    retrained = dataclasses.replace(get_preset("tiny-clip"), base="tiny-clip", adapter=str(adapter))
+    before = ClipEncoder(retrained).fingerprint
+    adapter.write_bytes(b"trained again")
+    assert ClipEncoder(retrained).fingerprint != before
+
+
+def test_a_weight_file_is_known_by_its_path_size_and_time(tmp_path):
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"\0" * 64)
+    os.utime(weights, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+    first = weights_fingerprint("m", weights)
+    assert weights_fingerprint("m", tmp_path / "." / "model.safetensors") == first
+    assert weights_fingerprint("other", weights) != first
+    os.utime(weights, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_001))
+    assert weights_fingerprint("m", weights) != first
 
 
 def test_importing_the_app_loads_no_model_and_no_torch():
