@@ -132,12 +132,13 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from search.models.encoders import SPACES
+    from search.storage.store import stored_count
+
     library = _library(args)
     catalog = library.catalog
-    from search.models.encoders import SPACES
-
     model = library.clip_model
-    indexes = {key: _index_count(library.index_path(key)) for key in catalog.vector_keys()}
+    indexes = {key: stored_count(library.index_path(key)) for key in catalog.vector_keys()}
     status = {
         "data_dir": str(library.data_dir),
         "model": model,
@@ -170,37 +171,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from search.duplicates import find_duplicates
+    from search.duplicates import find_library_duplicates
 
     library = _library(args)
-    model = library.clip_model
-    ids, vectors = library.catalog.vectors(model) if model else ([], None)
-    found = library.catalog.resolve_segments([int(i) for i in ids])
-    rows = [
-        (row, found[int(seg)][0])
-        for row, seg in enumerate(ids)
-        if int(seg) in found and found[int(seg)][0].kind == "image"
-    ]
-    groups = find_duplicates(
-        [item.id for _, item in rows],
-        [item.path for _, item in rows],
-        [item.size for _, item in rows],
-        vectors[[row for row, _ in rows]] if rows else np.zeros((0, 1), np.float32),
-    )
+    found = find_library_duplicates(library.catalog, library.clip_model)
+    groups = found.groups
     if args.json:
-        out = [
-            {
-                "reclaimable_bytes": g.reclaimable,
-                "files": [{"path": m.path, "size": m.size} for m in g.members],
-            }
-            for g in groups
-        ]
-        print(json.dumps(out, indent=2))
+        print(json.dumps([g.to_dict() for g in groups], indent=2))
         return 0
     if not groups:
-        print(f"No near-duplicate photos among {len(rows)} indexed photos.")
+        print(f"No near-duplicate photos among {found.photos} indexed photos.")
         return 0
     total = sum(g.reclaimable for g in groups)
     print(
@@ -381,17 +361,6 @@ def _library(args: argparse.Namespace, create: bool = False):
     from search.library import Library
 
     return Library(args.data_dir or _default_data_dir(), create=create)
-
-
-def _index_count(path: Path | None) -> int:
-    if path is None or not path.exists():
-        return 0
-    from search.storage.store import sidecar_path
-
-    try:
-        return json.loads(sidecar_path(path).read_text())["count"]
-    except (OSError, ValueError, KeyError):
-        return 0
 
 
 def _weights_here(spec) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from search.errors import BadFileError
+from search.storage.catalog import Catalog
 
 # Candidate pairs only: the hash decides. Not measured here (no real CLIP weights on the
 # development machine); re-encodes of one photo are expected well above it, and a pair of
@@ -45,6 +46,20 @@ class DuplicateGroup:
     @property
     def reclaimable(self) -> int:
         return sum(m.size for m in self.members[1:])
+
+    def to_dict(self) -> dict:
+        return {
+            "reclaimable_bytes": self.reclaimable,
+            "files": [{"path": m.path, "size": m.size} for m in self.members],
+        }
+
+
+@dataclass(frozen=True)
+class LibraryDuplicates:
+    """The groups `find_library_duplicates` found, and how many indexed photos it compared."""
+
+    groups: list[DuplicateGroup]
+    photos: int
 
 
 def phash(image: Image.Image) -> int:
@@ -130,6 +145,39 @@ def find_duplicates(
     ]
     result.sort(key=lambda g: (-g.reclaimable, g.members[0].path))
     return result
+
+
+def find_library_duplicates(
+    catalog: Catalog,
+    model: str | None,
+    clip_threshold: float = CLIP_THRESHOLD,
+    hash_max_distance: int = HASH_MAX_DISTANCE,
+) -> LibraryDuplicates:
+    """Near-identical photos among a library's indexed photos, by the vectors its CLIP
+    `model` gave them (None before anything is indexed: no photos, no groups).
+
+    Only photos take part: a video's frames share the model's vectors but are not files a
+    person could delete one of.
+    """
+    if model is None:
+        return LibraryDuplicates([], 0)
+    segment_ids, vectors = catalog.vectors(model)
+    found = catalog.resolve_segments([int(i) for i in segment_ids])
+    rows, photos = [], []
+    for row, segment_id in enumerate(segment_ids):
+        item = found.get(int(segment_id), (None,))[0]
+        if item is not None and item.kind == "image":
+            rows.append(row)
+            photos.append(item)
+    groups = find_duplicates(
+        [item.id for item in photos],
+        [item.path for item in photos],
+        [item.size for item in photos],
+        vectors[rows] if rows else np.zeros((0, 1), np.float32),
+        clip_threshold,
+        hash_max_distance,
+    )
+    return LibraryDuplicates(groups, len(photos))
 
 
 def _candidate_pairs(vectors: np.ndarray, threshold: float) -> list[tuple[int, int]]:

@@ -301,6 +301,18 @@ def sidecar_path(index_path: Path) -> Path:
     return index_path.with_suffix(index_path.suffix + ".json")
 
 
+def stored_count(index_path: Path) -> int:
+    """How many vectors the index file at `index_path` holds, as its sidecar says, without
+    loading or rebuilding it; 0 when there is no index file or its sidecar is missing or
+    unreadable."""
+    if not index_path.exists():
+        return 0
+    try:
+        return json.loads(sidecar_path(index_path).read_text())["count"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
 def open_store(
     catalog: Catalog, path: Path, model: str, dim: int, save_if_rebuilt: bool = True
 ) -> VectorStore:

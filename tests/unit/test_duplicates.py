@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from search.duplicates import find_duplicates, hamming, phash
+from search.duplicates import find_duplicates, find_library_duplicates, hamming, phash
 from tests.media import make_photo
+from tests.media_video import make_video
 
 
 @pytest.fixture
@@ -92,3 +93,22 @@ def test_mismatched_inputs_are_refused():
     with pytest.raises(ValueError):
         find_duplicates([1, 2], ["a"], [1, 2], np.zeros((2, 4), np.float32))
     assert find_duplicates([1], ["a"], [1], np.ones((1, 4), np.float32)) == []
+
+
+def test_library_duplicates_compare_the_indexed_photos_only(library, index_run, photo_library):
+    assert find_library_duplicates(library.catalog, library.clip_model).groups == []
+    with Image.open(photo_library / "beach.jpg") as im:
+        im.resize((160, 120), Image.Resampling.LANCZOS).save(photo_library / "beach-small.jpg")
+    # A video's frames share the photos' CLIP space but are no file to delete one of.
+    make_video(photo_library / "clip.mp4", duration_s=2.0)
+    index_run(photo_library)
+    assert library.catalog.counts() == {"image": 7, "video": 1}
+    # The untrained tiny-clip finds every pair similar: the perceptual hash decides.
+    found = find_library_duplicates(library.catalog, library.clip_model, clip_threshold=0.0)
+    assert found.photos == 7
+    [group] = found.groups
+    assert [Path(m.path).name for m in group.members] == ["beach.jpg", "beach-small.jpg"]
+    assert group.to_dict() == {
+        "reclaimable_bytes": group.members[1].size,
+        "files": [{"path": m.path, "size": m.size} for m in group.members],
+    }

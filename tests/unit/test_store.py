@@ -16,6 +16,7 @@ from search.storage.store import (
     choose_index,
     open_store,
     sidecar_path,
+    stored_count,
 )
 
 
@@ -61,6 +62,19 @@ def test_save_load_roundtrip_with_sidecar(tmp_path):
     assert json.loads(sidecar_path(tmp_path / "m.faiss").read_text())["generation"] == 42
     assert loaded.search(unit_rows(2, 8, 5)[1], 1)[1].tolist() == [6]
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_stored_count_reads_the_sidecar_and_is_zero_without_one(tmp_path):
+    path = tmp_path / "m.faiss"
+    assert stored_count(path) == 0  # nothing indexed yet
+    store = VectorStore("m", 8)
+    store.add(np.arange(3), unit_rows(3, 8, 5))
+    store.save(path, generation=1)
+    assert stored_count(path) == 3
+    sidecar_path(path).write_text("{not json")
+    assert stored_count(path) == 0
+    sidecar_path(path).unlink()
+    assert stored_count(path) == 0
 
 
 def catalog_of(path, vectors: np.ndarray) -> Catalog:
