@@ -248,10 +248,10 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def _print_bridge(clap_spec, clip_name: str | None) -> None:
     """The CLIP <-> CLAP bridge's held-out figures for this sound model and a CLIP model."""
+    from search.bridge import load_or_fit_bridge
     from search.models import get_preset, load_audio_encoder, load_encoder
     from search.models.registry import DEFAULT_CLIP_MODEL
     from search.models.weights import weights_present
-    from search.space import load_or_fit_bridge
 
     clip_spec = get_preset(clip_name or DEFAULT_CLIP_MODEL)
     if not weights_present(clip_spec):

@@ -23,8 +23,8 @@ import numpy as np
 
 
 def run(clip_name: str, clap_name: str, clip_path=None, clap_path=None) -> dict:
+    from search.bridge import METHODS, fit_bridge, load_captions
     from search.models import load_audio_encoder, load_encoder
-    from search.space import METHODS, fit_bridge, load_captions
 
     clip, clap = load_encoder(clip_name, clip_path), load_audio_encoder(clap_name, clap_path)
     captions = load_captions()

@@ -26,10 +26,10 @@ import numpy as np
 def run(seconds: float, size: tuple[int, int], fps: int) -> dict:
     from indexers import video
     from indexers.pipeline import Indexer
+    from search.bridge import load_or_fit_bridge
     from search.library import Library
     from search.models import load_audio_encoder, load_encoder
     from search.models.encoders import Encoders
-    from search.space import load_or_fit_bridge
     from search.storage.catalog import Root
     from tests.checkpoints import save_random_clap_htsat_unfused, save_random_vit_b32
     from tests.media_video import make_video, scene_frame

@@ -40,9 +40,9 @@ from search.segments import (
     Segmenter,
     SegmentSettings,
 )
-from search.space import pool
 from search.storage.catalog import EncodedItem, EncodedSegment, Root, Saved
 from search.storage.store import VectorStore, choose_index
+from search.vectors import pool
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ class Indexer:
             return
         if "clap" in self.problems or self.encoders.unavailable("clap"):
             return
-        from search.space import load_or_fit_bridge
+        from search.bridge import load_or_fit_bridge
 
         load_or_fit_bridge(
             self.library.layout.bridges, self.encoders.clip, self.encoders.get("clap")

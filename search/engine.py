@@ -31,9 +31,9 @@ from search.fusion import BLEND_ALPHA, fuse_on_semantic_scale
 from search.library import Library
 from search.models.encoders import Encoders
 from search.query import Query, Term, parse_query
-from search.space import pool
 from search.storage.catalog import Item, Segment
 from search.storage.store import VectorStore
+from search.vectors import pool
 
 # Segments fetched per wanted result, so that files with many matching segments (video
 # frames, audio windows) still leave k distinct files after grouping.
@@ -276,7 +276,7 @@ class SearchEngine:
     @property
     def bridge(self):
         if self._bridge is None:
-            from search.space import load_or_fit_bridge
+            from search.bridge import load_or_fit_bridge
 
             self._bridge = load_or_fit_bridge(
                 self.library.layout.bridges, self.encoders.clip, self.encoders.get("clap")
@@ -360,7 +360,7 @@ class SearchEngine:
     def _calibrated(self, search: _Search, scores: np.ndarray, scale: _Scale) -> np.ndarray:
         """Scores on the reference scale: standardised against this index's background,
         shrunk by the trust in a bridged query (how well the bridge maps held-out captions)."""
-        from search.space import standardize
+        from search.vectors import standardize
 
         if search.key == scale.key or scale.std <= 1e-6:
             return scores

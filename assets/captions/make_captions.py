@@ -1,5 +1,5 @@
 """Write assets/captions/captions.txt: short captions of sounds and scenes for the CLIP<->CLAP
-bridge (search/space.py fits a linear map on both text towers' embeddings of these).
+bridge (search/bridge.py fits a linear map on both text towers' embeddings of these).
 
 Every word list below was written for Trove (no third-party data set), so the output is
 licence-clean. The output is deterministic: run `python assets/captions/make_captions.py`

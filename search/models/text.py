@@ -35,6 +35,7 @@ import numpy as np
 
 from search.errors import TroveError, UnknownModelError, WeightsNotFoundError
 from search.models.weights import hub_offline, weights_fingerprint
+from search.vectors import normalise
 
 DEFAULT_TEXT_MODEL = "all-minilm-l6-v2"
 POOLINGS = ("cls", "mean", "max")
@@ -544,8 +545,7 @@ class RemoteEmbeddingEncoder:
                 f"{self.url} returned {len(vectors)} embeddings of shape {vectors.shape[1:]} "
                 f"for {expected} texts; expected one finite vector per text."
             )
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        return normalise(vectors)
 
 
 def _error_detail(exc: urllib.error.HTTPError) -> str:

@@ -15,7 +15,7 @@ from search.decode.audio import (
     rms_dbfs,
 )
 from search.errors import BadFileError
-from search.space import pool
+from search.vectors import pool
 from tests.media_audio import (
     ALL_FORMATS,
     chirp,

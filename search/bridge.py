@@ -1,6 +1,6 @@
-"""Crossing embedding spaces (a CLIP <-> CLAP bridge) and putting their scores on one scale.
+"""The CLIP <-> CLAP bridge: fitted, measured on held-out captions, saved and loaded.
 
-The bridge: CLIP and CLAP vectors live in unrelated spaces, but both have a text tower. Both
+CLIP and CLAP vectors live in unrelated spaces, but both have a text tower. Both
 towers embed the same shipped caption set (assets/captions/captions.txt); a linear map
 fitted between the two sets of caption vectors then carries a vector from one space to the
 other (a CLAP sound vector to a CLIP image query, and back).
@@ -10,7 +10,7 @@ space's caption mean, rotate, scale, add the target mean, re-normalise. Ridge le
 after centring is implemented too (`method="ridge"`), and every fit measures both on the
 held-out fifth of the captions (`Bridge.metrics`). Procrustes is the default because:
 - a rotation keeps the geometry of the source space (distances, and the spread of a
-  query's similarities), which the score calibration below relies on;
+  query's similarities), which the score calibration (search/vectors.py `standardize`) relies on;
 - least squares shrinks the directions it cannot predict towards the target mean, which
   crowds mapped vectors together and makes a few targets nearest to everything (hubs): the
   reason orthogonal maps replaced least squares for mapping between word-embedding spaces;
@@ -20,12 +20,6 @@ On the tiny (untrained) towers ridge reaches a slightly higher mean cosine (0.88
 CLIP->CLAP) and both are at chance for recall@1, because two random towers share no structure
 to map; `python -m bench.bridge --clip clip-vit-b-32 --clap clap-htsat-unfused` measures the
 real towers, and should ridge win recall@1 there, the default should change with it.
-
-Score calibration: raw cosines are not comparable across spaces (each model and tower has
-its own typical similarity for unrelated pairs, and its own spread). `standardize` turns each
-score into a z-score against the same query's similarities to a fixed random sample of that
-index's vectors (its background), so "3 standard deviations above this query's typical
-match" means the same in every space.
 """
 
 from __future__ import annotations
@@ -38,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from search.vectors import normalise
 
 CAPTIONS_PATH = Path(__file__).resolve().parent.parent / "assets" / "captions" / "captions.txt"
 HOLDOUT_FRACTION = 0.2
@@ -62,7 +58,7 @@ class LinearMap:
     def __call__(self, vectors: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         y = self.scale * (x - self.source_mean) @ self.matrix + self.target_mean
-        y = _normalise(y.astype(np.float32))
+        y = normalise(y.astype(np.float32))
         return y[0] if np.ndim(vectors) == 1 else y
 
 
@@ -119,7 +115,7 @@ def holdout_split(n: int, fraction: float = HOLDOUT_FRACTION, seed: int = SPLIT_
 def map_quality(mapped: np.ndarray, target: np.ndarray) -> dict[str, float]:
     """Mean cosine of each mapped row to its own target row, and caption retrieval recall@1:
     how often a mapped row's nearest target (among all targets given) is its own."""
-    mapped, target = _normalise(mapped), _normalise(target)
+    mapped, target = normalise(mapped), normalise(target)
     sims = mapped @ target.T
     return {
         "mean_cosine": float(np.mean(np.diag(sims))),
@@ -200,39 +196,6 @@ def load_or_fit_bridge(
     return bridge
 
 
-def pool(vectors: np.ndarray, weights=None) -> np.ndarray:
-    """One vector for a whole file (a sound's windows, a video's frames, a query clip): the
-    re-normalised mean of its segments' vectors, weighted (e.g. by the seconds each video
-    frame stands for, so a long still shot is not outvoted by a burst of scene-cut frames)."""
-    if len(vectors) == 0:
-        raise ValueError("nothing to pool: a file with no vectors has no file vector")
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if weights is not None and float(np.sum(weights)) > 0:
-        mean = np.average(vectors, axis=0, weights=np.asarray(weights, dtype=np.float64))
-    else:
-        mean = vectors.mean(axis=0)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
-
-
-def standardize(scores: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """Z-scores of `scores` against `background`: the same query's similarities to a fixed
-    random sample of the index searched (the engine draws it once per index from the
-    catalog, `Catalog.sample_vectors`, so a query's background is one small matrix product).
-
-    (score - mean(background)) / std(background). The background includes the relevant items
-    in proportion to how often they occur, which for a library is rare, so it estimates the
-    distribution of unrelated matches. A background with fewer than two values or no spread
-    (a one-item index) gives no scale; scores are then only centred.
-    """
-    scores = np.asarray(scores, dtype=np.float32)
-    background = np.asarray(background, dtype=np.float64)
-    if background.size == 0:
-        return scores.copy()
-    mean = float(background.mean())
-    std = float(background.std()) if background.size > 1 else 0.0
-    return ((scores - mean) / (std if std > 1e-6 else 1.0)).astype(np.float32)
-
-
 def _pick_ridge_alpha(xs: np.ndarray, yt: np.ndarray) -> float:
     train, held = holdout_split(len(xs), seed=SPLIT_SEED + 1)
     scale = float(np.trace(xs[train].T @ xs[train]) / xs.shape[1])
@@ -253,10 +216,6 @@ def _ridge(xs: np.ndarray, yt: np.ndarray, alpha: float) -> np.ndarray:
 def _random_rotation(rows: int, cols: int, seed: int = 0) -> np.ndarray:
     q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(max(rows, cols), max(rows, cols))))
     return q[:rows, :cols].astype(np.float32)
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def _write_bridge(path: Path, bridge: Bridge) -> None:
