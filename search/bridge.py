@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from search.models.encoders import Encoder
 from search.vectors import normalise
 
 CAPTIONS_PATH = Path(__file__).resolve().parent.parent / "assets" / "captions" / "captions.txt"
@@ -153,8 +154,8 @@ def fit_bridge(
 
 def load_or_fit_bridge(
     cache_dir: str | os.PathLike,
-    clip_encoder,
-    clap_encoder,
+    clip_encoder: Encoder,
+    clap_encoder: Encoder,
     captions_path: Path = CAPTIONS_PATH,
     method: str = DEFAULT_METHOD,
 ) -> Bridge:

@@ -9,10 +9,19 @@ text chunks stay apart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
 
 from search.errors import TroveError
+from search.models import load_audio_encoder, load_encoder
+from search.models.registry import DEFAULT_AUDIO_MODEL
+from search.models.text import DEFAULT_TEXT_MODEL, load_text_encoder
+
+if TYPE_CHECKING:
+    from search.models.clip import ClipEncoder
 
 SPACES = ("clip", "clap", "text")
 # What an encoder input is, per role, and the space whose model encodes it.
@@ -30,37 +39,70 @@ def meta_key(space: str) -> str:
     return f"model.{space}"
 
 
+@runtime_checkable
+class Encoder(Protocol):
+    """What every model Trove encodes with offers, whatever its space: CLIP (clip.py), CLAP
+    (clap.py), the sentence encoders and the remote client (text.py). Each space's own
+    inputs (pictures, sounds) have their own methods on the classes that take them.
+
+    Runtime-checkable so tests can hold each class to it; on Python 3.11 an isinstance check
+    runs the properties (`fingerprint` finds the weights), so product code does not use one.
+    """
+
+    @property
+    def name(self) -> str:
+        """The canonical name, which keys the model's vectors and indexes."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """The length of its vectors."""
+        ...
+
+    @property
+    def fingerprint(self) -> str:
+        """A short id that changes whenever the weights do (caches derived from the model
+        are kept under it)."""
+        ...
+
+    def resolve(self) -> object:
+        """Find the weights (or reach the endpoint) without loading the model; raises a
+        TroveError that says how to get them."""
+        ...
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dim) L2-normalised float32 rows, in the order given."""
+        ...
+
+
 class Encoders:
-    """One encoder per space. Each is an encoder object or a preset name, loaded when first
+    """One encoder per space. Each is an encoder object or a model name, loaded when first
     asked for; `unavailable(space)` says why a space cannot be used (missing weights)
     without raising, so an index run can go on with the other kinds of files."""
 
     def __init__(
         self,
-        clip: Any,
-        clap: Any = None,
-        text: Any = None,
+        clip: Encoder | str,
+        clap: Encoder | str | None = None,
+        text: Encoder | str | None = None,
         *,
         clip_path: str | None = None,
         clap_path: str | None = None,
     ) -> None:
-        from search.models.registry import DEFAULT_AUDIO_MODEL
-        from search.models.text import DEFAULT_TEXT_MODEL
-
-        self._given = {
+        self._given: dict[str, Encoder | str] = {
             "clip": clip,
             "clap": clap or DEFAULT_AUDIO_MODEL,
             "text": text or DEFAULT_TEXT_MODEL,
         }
         self._paths = {"clip": clip_path, "clap": clap_path, "text": None}
-        self._loaded: dict[str, Any] = {}
+        self._loaded: dict[str, Encoder] = {}
         self._problems: dict[str, str | None] = {}
 
     def name(self, space: str) -> str:
         given = self._given[space]
         return given if isinstance(given, str) else given.name
 
-    def get(self, space: str):
+    def get(self, space: str) -> Encoder:
         """The space's encoder (raises the loader's clear error when it has no weights)."""
         if space not in self._loaded:
             given = self._given[space]
@@ -70,11 +112,14 @@ class Encoders:
         return self._loaded[space]
 
     @property
-    def clip(self):
+    def clip(self) -> ClipEncoder:
+        """The CLIP encoder, which also takes pictures (`encode_image_tensors`)."""
         return self.get("clip")
 
     def unavailable(self, space: str) -> str | None:
-        """None when the space's weights resolve, else the paragraph saying how to get them."""
+        """None when the space's weights resolve (found here, or fetched as `resolve` does:
+        a first index run downloads the models it needs), else the paragraph saying how to
+        get them."""
         if space not in self._problems:
             try:
                 self.get(space).resolve()
@@ -92,9 +137,7 @@ class Encoders:
         return self.get(ROLE_SPACE[role]).dim
 
 
-def _load(space: str, name: str, path: str | None):
-    from search.models import load_audio_encoder, load_encoder
-
+def _load(space: str, name: str, path: str | None) -> Encoder:
     if space == "text":
         return _text_encoder(name)
     loader = {"clip": load_encoder, "clap": load_audio_encoder}[space]
@@ -102,7 +145,5 @@ def _load(space: str, name: str, path: str | None):
 
 
 @lru_cache(maxsize=4)
-def _text_encoder(name: str):
-    from search.models.text import load_text_encoder
-
+def _text_encoder(name: str) -> Encoder:
     return load_text_encoder(name)

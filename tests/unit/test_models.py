@@ -180,3 +180,23 @@ def test_the_model_registry_imports_without_torch(module):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root
     )
     assert out.stdout.split() == ["False"]
+
+
+def test_every_kind_of_encoder_offers_the_encoder_protocol():
+    from search.models.encoders import Encoder, Encoders
+    from search.models.text import load_text_encoder
+
+    minilm = load_text_encoder("all-minilm-l6-v2")
+    kinds = [
+        ClipEncoder(get_preset("tiny-clip")),
+        ClapEncoder(get_preset("tiny-clap")),
+        load_text_encoder("tiny-text"),
+        minilm,
+        load_text_encoder(f"hf:{minilm.resolve()}@cls"),
+        load_text_encoder("openai:local-model", base_url="http://127.0.0.1:9", dim=8),
+    ]
+    for encoder in kinds:
+        assert isinstance(encoder, Encoder), type(encoder).__name__
+    encoders = Encoders("tiny-clip", "tiny-clap", "tiny-text")
+    assert all(isinstance(encoders.get(space), Encoder) for space in ("clip", "clap", "text"))
+    assert not isinstance(object(), Encoder)
