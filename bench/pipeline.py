@@ -141,9 +141,9 @@ def rescan(library: Path, count: int, repeats: int) -> dict:
     """Time an `index` run over `count` unchanged files (catalog filled directly: the
     measured part is the walk, the diff against the catalog and the bookkeeping)."""
     from indexers.pipeline import Indexer
-    from search.library import CLIP_MODEL_KEY, Library
+    from search.library import Library
     from search.models import load_encoder
-    from search.models.encoders import Encoders
+    from search.models.encoders import Encoders, meta_key
     from search.storage.catalog import EncodedItem, EncodedSegment, Root
 
     folder = library / f"rescan-{count}"
@@ -157,7 +157,7 @@ def rescan(library: Path, count: int, repeats: int) -> dict:
     encoder = load_encoder("tiny-clip")
     with tempfile.TemporaryDirectory() as data:
         lib = Library(data)
-        lib.catalog.set_meta(CLIP_MODEL_KEY, encoder.name)
+        lib.catalog.set_meta(meta_key("clip"), encoder.name)
         vectors = np.random.default_rng(0).normal(size=(1, encoder.dim)).astype(np.float32)
         batch = []
         for path in sorted(folder.rglob("*.jpg")):

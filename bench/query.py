@@ -14,12 +14,13 @@ from bench.model import TYPICAL_QUERIES
 def run(checkpoint: str, items: int, repeats: int) -> dict:
     from bench.ann import Mixture
     from search.engine import SearchEngine
-    from search.library import CLIP_MODEL_KEY, Library
+    from search.library import Library
+    from search.models.encoders import meta_key
     from search.storage.catalog import EncodedItem, EncodedSegment
 
     with tempfile.TemporaryDirectory() as data:
         library = Library(data)
-        library.catalog.set_meta(CLIP_MODEL_KEY, "clip-vit-b-32")
+        library.catalog.set_meta(meta_key("clip"), "clip-vit-b-32")
         vectors = Mixture.make(512, seed=1).draw(items, seed=2)
         for start in range(0, items, 10_000):
             library.catalog.save_encoded(

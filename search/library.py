@@ -86,9 +86,6 @@ def storage_errors(data_dir: Path) -> Iterator[None]:
         ) from exc
 
 
-CLIP_MODEL_KEY = meta_key("clip")
-
-
 class Library:
     """Opens (or, with `create`, makes) the library in a data folder."""
 

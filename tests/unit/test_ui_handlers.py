@@ -25,7 +25,7 @@ from search.errors import (
     WeightsNotFoundError,
 )
 from search.filters import SearchFilters, format_score
-from search.library import CLIP_MODEL_KEY
+from search.models.encoders import meta_key
 from search.thumbnails import page_card, waveform_picture
 from search.web.jobs import DONE, FAILED, STOPPED, IndexJobs, JobStatus
 from search.web.media import MediaPolicy, media_rules
@@ -142,7 +142,7 @@ def test_no_weights_says_how_to_get_them_and_offers_tiny_clip(
 
     # A library built with a model whose weights are gone: searching says the same.
     index_with_ui(ui, photo_library)
-    ui.library().catalog.set_meta(CLIP_MODEL_KEY, "clip-vit-b-32")
+    ui.library().catalog.set_meta(meta_key("clip"), "clip-vit-b-32")
     with pytest.raises(WeightsNotFoundError, match="choose tiny-clip"):
         ui.search(SearchRequest(query="a dog"))
     assert "no weights" in ui.model_status()
