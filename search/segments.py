@@ -209,7 +209,7 @@ class Segmenter:
         )
 
     def document(self, found: FoundFile, fingerprint: str) -> Decoded:
-        from search.decode.text import chunk_document, load_document
+        from search.decode.documents import chunk_document, load_document
 
         ocr = None
         if self.settings.ocr:

@@ -84,7 +84,7 @@ def _picture(path: str, box: int, at_s: float | None) -> Image.Image:
         label = clock(clip.duration_s) if clip.decoded_all else f"first {clock(clip.duration_s)}"
         return waveform_picture(clip.samples, box, label)
     if kind == "document":
-        from search.decode.text import load_document
+        from search.decode.documents import load_document
 
         doc = load_document(path)  # no OCR: a scanned page's card shows its name only
         return page_card(doc.title or Path(path).name, doc.text, box, Path(path).suffix)

@@ -40,7 +40,7 @@ DECODERS = {
     "image": "search.decode.image:load_image",
     "audio": "search.decode.audio:load_audio",
     "video": "search.decode.video:probe_video",
-    "document": "search.decode.text:load_document",
+    "document": "search.decode.documents:load_document",
 }
 # Far past the bound plus a replaced worker's start: only a decode the bound failed to stop
 # gets there (the test then fails instead of waiting on it for ever).

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from search.decode.text import (
+from search.decode.documents import (
     CHUNK_OVERLAP_WORDS,
     CHUNK_WORDS,
     Cue,
