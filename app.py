@@ -329,10 +329,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.model:
         get_preset(args.model)  # an unknown preset fails before anything starts
-    import search.web.ui  # Gradio: loaded only to serve
+    import search.web.server  # Gradio: loaded only to serve
 
     # serve refuses another address than this machine's, or --share, without a login.
-    search.web.ui.serve(
+    search.web.server.serve(
         args.data_dir or _default_data_dir(),
         host=args.host,
         port=args.port,

@@ -7,15 +7,21 @@ files then handed out by the file route, so whoever reached the server could rea
 the server's user can. Searching and viewing library files stay open to whoever reaches the
 server (with a login set, that is only those who logged in).
 
-Pure functions over addresses and header names: no Gradio here (search/web/ui.py asks them).
+The checks are pure functions over addresses and header names; `require_manager` applies
+`check_manager` to a Gradio request, for every UI event and API endpoint that changes the
+library.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from search.errors import TroveError
+
+if TYPE_CHECKING:
+    import gradio as gr
 
 LOGIN_HINT = "--auth user:password (or the TROVE_AUTH environment variable)"
 # Headers a proxy adds. A request carrying one came through a proxy, so its peer address is
@@ -84,3 +90,13 @@ def check_manager(
         f"taken only from this machine or a logged-in user; this request came {source}. To "
         f"manage the library from another machine, serve it with {LOGIN_HINT} and log in."
     )
+
+
+def require_manager(request: gr.Request | None) -> None:
+    """Raise NotAllowedError unless the caller may change the library: a logged-in user, or
+    a client on this machine that no proxy relayed. A handler called without a request (none
+    to judge) is refused too."""
+    if request is None:
+        raise NotAllowedError("A library change needs a request to judge; none was given.")
+    client = request.client
+    check_manager(client.host if client else None, dict(request.headers), request.username)

@@ -12,6 +12,7 @@ library folder, and symlinks pointing outside are refused); Gradio's `allowed_pa
 from __future__ import annotations
 
 import os
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,9 +22,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from search.storage.datadir import DataDir
 
 if TYPE_CHECKING:
-    from search.web.ui import TroveUI
+    from search.web.service import TroveUI
 
 FILE_ROUTES = ("/gradio_api/file=", "/gradio_api/file/")
+
+
+def file_url(path: str, start: float | None = None, end: float | None = None) -> str:
+    """The URL path Gradio serves a (permitted) file under; with `start`, a media fragment
+    (`#t=start,end`) so that the browser's player begins at that moment."""
+    url = FILE_ROUTES[0] + urllib.parse.quote(path)
+    if start is not None:
+        url += f"#t={start:g}" + (f",{end:g}" if end is not None and end > start else "")
+    return url
 
 
 class MediaPolicy:

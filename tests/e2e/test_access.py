@@ -1,8 +1,8 @@
 """Who may change a served library, through the HTTP API.
 
-Trove's app (search.web.ui.create_app, wired as `serve` runs it) is hosted in process and called
-over HTTP by clients at any address: the ASGI scope carries the client's address as a server
-would put it there, so a client on another machine (203.0.113.7, a documentation address) is
+Trove's app (search.web.server.create_app, wired as `serve` runs it) is hosted in process and
+called over HTTP by clients at any address: the ASGI scope carries the client's address as a
+server would put it there, so a client on another machine (203.0.113.7, a documentation address) is
 one line away. Library changes (folders, index runs), through the API endpoints and the UI's
 events alike, answer only a client on this machine or a logged-in one; a forwarded-for header
 never makes a client local. A real server on loopback (`serve`) shows the same over TCP, and
@@ -25,7 +25,8 @@ import pytest
 from fastapi import FastAPI
 
 from search.web.jobs import DONE
-from search.web.ui import TroveUI, create_app, serve
+from search.web.server import create_app, serve
+from search.web.service import TroveUI
 from tests.media import make_photo
 
 REMOTE = "203.0.113.7"  # TEST-NET-3: never this machine

@@ -19,7 +19,7 @@ from tests.reliability.harness import REPO
 
 pytestmark = pytest.mark.slow
 
-# search/web/ui.py launches Gradio with max_file_size="64mb", which Gradio reads as 64 MiB.
+# search/web/server.py launches Gradio with max_file_size="64mb", which Gradio reads as 64 MiB.
 UPLOAD_LIMIT_BYTES = 64 * 2**20
 
 

@@ -28,19 +28,11 @@ from search.filters import SearchFilters, format_score
 from search.models.encoders import meta_key
 from search.thumbnails import page_card, waveform_picture
 from search.web.jobs import DONE, FAILED, STOPPED, IndexJobs, JobStatus
-from search.web.media import MediaPolicy, media_rules
-from search.web.ui import (
-    SearchRequest,
-    TroveUI,
-    build_app,
-    caption,
-    error_line,
-    file_url,
-    make_filters,
-    render_detail,
-    render_library,
-    render_progress,
-)
+from search.web.layout import build_app
+from search.web.media import MediaPolicy, file_url, media_rules
+from search.web.render import caption, error_line, render_detail, render_library, render_progress
+from search.web.search_tab import make_filters
+from search.web.service import SearchRequest, TroveUI
 from tests.contract import API_NAMES
 from tests.media import make_photo
 from tests.media_audio import RATE, chirp, silence, tone, write_audio
@@ -494,16 +486,16 @@ def test_the_library_is_refused_when_missing(tmp_path):
 def launched(monkeypatch) -> list[dict]:
     """What `serve` was called with, instead of starting a server.
 
-    app.py calls `search.web.ui.serve` through the module (`search.web.ui.serve(...)`, looked up at
-    call time), so this attribute is what it runs; a call the real `serve` would not take
-    fails here as it would there. Should a call get past it to Gradio, the test fails
+    app.py calls `search.web.server.serve` through the module (`search.web.server.serve(...)`,
+    looked up at call time), so this attribute is what it runs; a call the real `serve` would
+    not take fails here as it would there. Should a call get past it to Gradio, the test fails
     instead of serving."""
     import gradio as gr
 
-    import search.web.ui
+    import search.web.server
 
     calls: list[dict] = []
-    real = inspect.signature(search.web.ui.serve)
+    real = inspect.signature(search.web.server.serve)
 
     def fake_serve(*args, **options):
         bound = real.bind(*args, **options)
@@ -511,10 +503,10 @@ def launched(monkeypatch) -> list[dict]:
 
     def no_launch(self, **options):
         pytest.fail(
-            f"a server was launched ({options}): app.py ran another serve than search.web.ui's"
+            f"a server was launched ({options}): app.py ran another serve than search.web.server's"
         )
 
-    monkeypatch.setattr(search.web.ui, "serve", fake_serve)
+    monkeypatch.setattr(search.web.server, "serve", fake_serve)
     monkeypatch.setattr(gr.Blocks, "launch", no_launch)
     return calls
 
