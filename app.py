@@ -86,17 +86,17 @@ def _encoders(args: argparse.Namespace, library):
 
 def cmd_search(args: argparse.Namespace) -> int:
     from search.engine import SearchEngine
-    from search.filters import SearchFilters, format_score, parse_date
+    from search.filters import SearchFilters, format_score
 
-    filters = SearchFilters(
-        kinds=tuple(args.kind),
-        folder=args.folder,
-        modified_after=parse_date(args.after) if args.after else None,
-        modified_before=parse_date(args.before, end_of_day=True) if args.before else None,
-        min_score=args.min_score,
-        sort=args.sort,
-        min_duration=args.min_duration,
-        max_duration=args.max_duration,
+    filters = SearchFilters.from_options(
+        args.kind,
+        args.folder,
+        args.after,
+        args.before,
+        args.min_score,
+        args.sort,
+        args.min_duration,
+        args.max_duration,
     )
     library = _library(args)
     engine = SearchEngine(library, args.model, args.model_path)

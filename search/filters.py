@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -71,6 +72,35 @@ class SearchFilters:
             raise QueryError("A duration cannot be negative.")
         if shortest is not None and longest is not None and shortest > longest:
             raise QueryError("The duration range is empty: its minimum is above its maximum.")
+
+    @classmethod
+    def from_options(
+        cls,
+        kinds: Iterable[str] | None = None,
+        folder: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        min_score: float | None = None,
+        sort: str | None = "relevance",
+        min_duration: float | None = None,
+        max_duration: float | None = None,
+    ) -> SearchFilters:
+        """Filters from what a user gave (the CLI's options, the API's arguments, the search
+        form), read once: a missing or blank folder or date is no filter; dates are
+        YYYY-MM-DD (optionally with a time), `after` from its start and `before` to its end
+        (see `parse_date`); no sort is "relevance". Raises QueryError saying what is wrong."""
+        return cls(
+            kinds=tuple(kinds or ()),
+            folder=folder,
+            modified_after=parse_date(after) if after and after.strip() else None,
+            modified_before=(
+                parse_date(before, end_of_day=True) if before and before.strip() else None
+            ),
+            min_score=None if min_score is None else float(min_score),
+            sort=sort or "relevance",
+            min_duration=None if min_duration is None else float(min_duration),
+            max_duration=None if max_duration is None else float(max_duration),
+        )
 
     @property
     def active(self) -> bool:

@@ -15,7 +15,7 @@ from gradio import FileData
 from search.decode.kinds import kind_for_path
 from search.engine import SearchResult
 from search.errors import QueryError, TroveError
-from search.filters import SearchFilters, parse_date
+from search.filters import SearchFilters
 from search.web.access import require_manager
 from search.web.media import file_url
 from search.web.render import one_line
@@ -88,15 +88,8 @@ def register_api(ui: TroveUI) -> None:
                 query=query or "",
                 image=path,
                 similar_to=similar_to or "",
-                filters=SearchFilters(
-                    kinds=tuple(kinds or ()),
-                    folder=folder or None,
-                    modified_after=parse_date(after) if after else None,
-                    modified_before=parse_date(before, end_of_day=True) if before else None,
-                    min_score=min_score,
-                    sort=sort,
-                    min_duration=min_duration,
-                    max_duration=max_duration,
+                filters=SearchFilters.from_options(
+                    kinds, folder, after, before, min_score, sort, min_duration, max_duration
                 ),
                 files=tuple(files),
             )

@@ -8,7 +8,7 @@ import gradio as gr
 from search.decode.kinds import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from search.engine import SearchResult
 from search.errors import TroveError
-from search.filters import KINDS, SORTS, SearchFilters, parse_date
+from search.filters import KINDS, SORTS, SearchFilters
 from search.web.render import caption, error_line, header_line, render_detail
 from search.web.service import (
     QUERY_HINT,
@@ -166,7 +166,7 @@ def search_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
                 query=q or "",
                 image=img,
                 similar_to=sim or "",
-                filters=make_filters(
+                filters=form_filters(
                     kinds_, folder_, after_, before_, min_s, sort_, shortest, longest
                 ),
                 files=(file_,) if file_ else (),
@@ -347,7 +347,7 @@ def _as_result(row: dict) -> SearchResult:
     return SearchResult(row["path"], row["kind"], row["score"], row.get("start"), row.get("end"))
 
 
-def make_filters(
+def form_filters(
     kinds: list[str] | None = None,
     folder: str | None = "",
     after: str | None = "",
@@ -357,16 +357,16 @@ def make_filters(
     min_duration: float | None = None,
     max_duration: float | None = None,
 ) -> SearchFilters:
-    """SearchFilters from form fields: blanks are "no filter"; a minimum score of 0 (the
-    slider's rest) is none; dates are YYYY-MM-DD, both ends included; durations are seconds,
-    and an empty field or 0 (where a cleared number field rests) is no limit."""
-    return SearchFilters(
-        kinds=tuple(kinds or ()),
-        folder=(folder or "").strip() or None,
-        modified_after=parse_date(after) if (after or "").strip() else None,
-        modified_before=parse_date(before, end_of_day=True) if (before or "").strip() else None,
-        min_score=float(min_score) if min_score else None,
-        sort=sort or "relevance",
-        min_duration=float(min_duration) if min_duration else None,
-        max_duration=float(max_duration) if max_duration else None,
+    """SearchFilters from the form's fields: as `SearchFilters.from_options` reads them,
+    except that a minimum score of 0 (the slider's rest) and a duration of 0 (where a cleared
+    number field rests) are no limit."""
+    return SearchFilters.from_options(
+        kinds,
+        folder,
+        after,
+        before,
+        min_score or None,
+        sort,
+        min_duration or None,
+        max_duration or None,
     )

@@ -168,6 +168,31 @@ def test_parse_date():
     assert parse_date(" 2024-06-30 18:15 ", end_of_day=True) == _at("2024-06-30 18:15")
 
 
+def test_filters_from_what_a_user_gave():
+    # The CLI's options, the API's arguments and the search form are read by this one builder.
+    given = SearchFilters.from_options(
+        ["image", "image"], " ~/photos ", "2024-06-01", "2024-06-30", 0.25, None, 5, 60
+    )
+    assert given == SearchFilters(
+        kinds=("image",),
+        folder=os.path.expanduser("~/photos"),
+        modified_after=_at("2024-06-01 00:00"),
+        modified_before=_at("2024-07-01 00:00"),  # the whole of the last day
+        min_score=0.25,
+        sort="relevance",
+        min_duration=5.0,
+        max_duration=60.0,
+    )
+    assert SearchFilters.from_options([], "  ", " ", "", None, "") == SearchFilters()
+    assert SearchFilters.from_options(min_score=0).min_score == 0.0  # a minimum, not "none"
+    with pytest.raises(QueryError, match="YYYY-MM-DD"):
+        SearchFilters.from_options(after="31/12/2024")
+    with pytest.raises(QueryError, match="date range is empty"):
+        SearchFilters.from_options(after="2024-02-01", before="2024-01-01")
+    with pytest.raises(QueryError, match="Unknown kind 'picture'"):
+        SearchFilters.from_options(kinds=["picture"])
+
+
 def test_cli_filter_flags(dated_library, library, tmp_path, capsys):
     import app
 

@@ -31,7 +31,7 @@ from search.web.jobs import DONE, FAILED, STOPPED, IndexJobs, JobStatus
 from search.web.layout import build_app
 from search.web.media import MediaPolicy, file_url, media_rules
 from search.web.render import caption, error_line, render_detail, render_library, render_progress
-from search.web.search_tab import make_filters
+from search.web.search_tab import form_filters
 from search.web.service import SearchRequest, TroveUI
 from tests.contract import API_NAMES
 from tests.media import make_photo
@@ -370,21 +370,21 @@ def test_find_similar_through_a_symlinked_folder(ui, photo_library, tmp_path):
 
 def test_filters_and_paging_through_the_handler(ui, photo_library):
     folder = str((photo_library / "2023" / "summer").resolve())
-    page = ui.search(SearchRequest(query="x", filters=make_filters(folder=folder)))
+    page = ui.search(SearchRequest(query="x", filters=form_filters(folder=folder)))
     assert {r.path for r in page.results} == {
         lib_file(photo_library, "2023/summer/lake.webp"),
         lib_file(photo_library, "2023/summer/dog.jpg"),
     }
-    nothing = ui.search(SearchRequest(query="x", filters=make_filters(min_score=0.9999)))
+    nothing = ui.search(SearchRequest(query="x", filters=form_filters(min_score=0.9999)))
     assert nothing.results == () and "Nothing matches the filters" in nothing.message
     tomorrow = datetime.fromtimestamp(datetime.now().timestamp() + 86400).date().isoformat()
-    later = ui.search(SearchRequest(query="x", filters=make_filters(after=tomorrow)))
+    later = ui.search(SearchRequest(query="x", filters=form_filters(after=tomorrow)))
     assert later.results == ()
-    today = ui.search(SearchRequest(query="x", filters=make_filters(before=tomorrow, sort="date")))
+    today = ui.search(SearchRequest(query="x", filters=form_filters(before=tomorrow, sort="date")))
     assert len(today.results) == 6 and "newest first" in today.message
     with pytest.raises(QueryError, match="YYYY-MM-DD"):
-        make_filters(after="31/12/2024")
-    assert make_filters(["image"], " ", "", "", 0, "relevance") == SearchFilters(kinds=("image",))
+        form_filters(after="31/12/2024")
+    assert form_filters(["image"], " ", "", "", 0, "relevance") == SearchFilters(kinds=("image",))
 
     request = SearchRequest(query="a beach")
     pages = [ui.search(request, offset=o, page_size=4) for o in (0, 4)]
@@ -691,7 +691,7 @@ def test_details_of_a_sound_a_video_and_a_document(mixed):
     as_json = pdf.to_dict()
     assert as_json["details"]["pages"] == 2 and as_json["duration_s"] is None
     # The same sound found by search carries its moment and no snippet.
-    page = ui.search(SearchRequest(query="x", filters=make_filters(["audio"])))
+    page = ui.search(SearchRequest(query="x", filters=form_filters(["audio"])))
     assert {r.kind for r in page.results} == {"audio"} and len(page.results) == 2
 
 
@@ -724,18 +724,18 @@ def test_a_dropped_sound_or_video_is_the_query(mixed, uploads):
 @pytest.mark.slow
 def test_kind_and_duration_filters(mixed):
     ui, root = mixed
-    longer = ui.search(SearchRequest(query="x", filters=make_filters(min_duration=5)))
+    longer = ui.search(SearchRequest(query="x", filters=form_filters(min_duration=5)))
     assert {Path(r.path).name for r in longer.results} == {"birds.flac", "late-tone.mp4"}
-    short = make_filters(["audio", "video"], max_duration=4.5)
+    short = form_filters(["audio", "video"], max_duration=4.5)
     assert [Path(r.path).name for r in ui.search(SearchRequest("x", filters=short)).results] == [
         "bell.wav"
     ]
     # A cleared number field sends 0: no limit at either end.
-    assert make_filters(min_duration=0, max_duration=0) == SearchFilters()
-    assert make_filters(max_duration=None) == SearchFilters()
+    assert form_filters(min_duration=0, max_duration=0) == SearchFilters()
+    assert form_filters(max_duration=None) == SearchFilters()
     with pytest.raises(QueryError, match="duration range is empty"):
-        make_filters(min_duration=10, max_duration=5)
-    docs = ui.search(SearchRequest(query="cat", filters=make_filters(["document"])))
+        form_filters(min_duration=10, max_duration=5)
+    docs = ui.search(SearchRequest(query="cat", filters=form_filters(["document"])))
     assert {r.kind for r in docs.results} == {"document"}
 
 
