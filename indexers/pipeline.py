@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from indexers.changes import Plan, fingerprint, plan_changes
@@ -31,22 +30,22 @@ from search.errors import BadFileError
 from search.library import Library
 from search.models.encoders import ROLE_SPACE, SPACES, Encoders, meta_key, model_keys
 from search.segments import (
+    DEFAULT_BATCH_SIZE,
     NATIVE_TIMEOUT_S,
     OPTIONAL_ROLES,
-    POOLED,
     PRIMARY_ROLE,
     REQUIRED_ROLES,
     Decoded,
     Segmenter,
     SegmentSettings,
+    encode_segments,
+    remember_settings,
 )
 from search.storage.catalog import EncodedItem, EncodedSegment, Root, Saved
 from search.storage.store import VectorStore, choose_index
-from search.vectors import pool
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 16
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -174,6 +173,7 @@ class Indexer:
             IsolatedDecoder(workers=self.workers, timeout_s=NATIVE_TIMEOUT_S) as isolation,
         ):
             previous = {space: self.library.model(space) for space in SPACES}
+            self.settings = remember_settings(self.catalog, self.settings)
             if previous["clip"] is None:
                 self.catalog.set_meta(meta_key("clip"), self.encoders.name("clip"))
             self._open_stores()
@@ -374,7 +374,7 @@ class Indexer:
             self.on_progress(event)
 
     def _commit(self, batch: list[Decoded], summary: IndexSummary) -> None:
-        vectors = self._encode_batch(batch)
+        vectors = encode_segments(self.encoders, batch, self.batch_size)
         encoded = [
             EncodedItem(
                 path=d.found.path,
@@ -397,47 +397,6 @@ class Indexer:
         with self._changing():
             self._follow(self.catalog.save_encoded(encoded))
         summary.indexed += len(batch)
-
-    def _encode_batch(self, batch: list[Decoded]) -> dict[tuple[int, int], dict[str, np.ndarray]]:
-        """Every segment's vectors by key: one encoder call per role and batch-size slice,
-        then the pooled (whole-file) vectors as the mean of the file's others."""
-        vectors: dict[tuple[int, int], dict[str, np.ndarray]] = {
-            (i, j): {} for i, d in enumerate(batch) for j in range(len(d.segments))
-        }
-        by_role: dict[str, list[tuple[tuple[int, int], object]]] = {}
-        pooled: list[tuple[tuple[int, int], str]] = []
-        for i, d in enumerate(batch):
-            for j, pending in enumerate(d.segments):
-                for role, value in pending.inputs.items():
-                    if value is POOLED:
-                        pooled.append(((i, j), role))
-                    else:
-                        by_role.setdefault(role, []).append(((i, j), value))
-        for role, entries in by_role.items():
-            key = self.encoders.key(role)
-            for start in range(0, len(entries), self.batch_size):
-                chunk = entries[start : start + self.batch_size]
-                encoded = self._encode_role(role, [value for _, value in chunk])
-                for (where, _), vector in zip(chunk, encoded, strict=True):
-                    vectors[where][key] = vector
-        for (i, j), role in pooled:
-            key = self.encoders.key(role)
-            parts = [
-                (v[key], _span(batch[fi].segments[fj]))
-                for (fi, fj), v in vectors.items()
-                if fi == i and key in v
-            ]
-            if parts:
-                vectors[(i, j)][key] = pool(np.stack([v for v, _ in parts]), [w for _, w in parts])
-        return vectors
-
-    def _encode_role(self, role: str, values: list) -> np.ndarray:
-        encoder = self.encoders.get(ROLE_SPACE[role])
-        if role == "image":
-            return encoder.encode_image_tensors(torch.stack(values))
-        if role == "audio":
-            return encoder.encode_audio(values)
-        return encoder.encode_texts(values)
 
     def _follow(self, saved: Saved) -> None:
         """Bring the indexes in line with what the catalog just committed."""
@@ -472,13 +431,6 @@ class Indexer:
         for key in old_keys:
             self.stores.pop(key, None)
             self.library.index_path(key).unlink(missing_ok=True)
-
-
-def _span(segment) -> float:
-    """The seconds a segment stands for (1 for one without a time range)."""
-    if segment.start_s is None or segment.end_s is None:
-        return 1.0
-    return max(segment.end_s - segment.start_s, 1e-3)
 
 
 def _reason(exc: Exception) -> str:

@@ -15,7 +15,6 @@ from filelock import FileLock, Timeout
 
 from search.errors import (
     AlreadyIndexingError,
-    BadFileError,
     ModelMismatchError,
     NoLibraryError,
     TroveError,
@@ -26,7 +25,6 @@ from search.models.registry import DEFAULT_CLIP_MODEL
 from search.storage.catalog import Catalog
 from search.storage.datadir import DataDir
 from search.storage.store import VectorStore, open_store
-from search.thumbnails import Thumbnails
 
 # What an error escaping the catalog or an index write says about the disk under the data folder.
 STORAGE_ERRNOS = {
@@ -143,13 +141,6 @@ class Library:
     def open_store(self, key: str, dim: int, save_if_rebuilt: bool = True) -> VectorStore:
         save = save_if_rebuilt and not self.read_only
         return open_store(self.catalog, self.index_path(key), key, dim, save)
-
-    def moment_still(self, item, at_s: float) -> str | None:
-        """A cached still of a video at `at_s`, beside the catalog (None if undecodable)."""
-        try:
-            return str(Thumbnails(self.layout.thumbnails).get(item.path, at_s=at_s))
-        except (BadFileError, OSError):
-            return None
 
     def size_on_disk(self) -> int:
         """Bytes of the catalog and the indexes; the UI's thumbnail cache is not counted."""

@@ -15,15 +15,19 @@ decompression-bomb guard bounds them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from typing import Any
+
+import numpy as np
 
 from search.decode.isolation import IsolatedDecoder
 from search.decode.kinds import FoundFile
 from search.errors import BadFileError
-from search.models.encoders import Encoders
+from search.models.encoders import ROLE_SPACE, Encoders
+from search.storage.catalog import Catalog
+from search.vectors import pool
 
 
 class _Pooled:
@@ -35,6 +39,8 @@ class _Pooled:
 
 
 POOLED = _Pooled()
+# Segments per encoder call (the indexer commits a batch of this many files at a time).
+DEFAULT_BATCH_SIZE = 16
 # Seconds a native decoder gets for one file (or one probe) before its worker is killed; the
 # video decoder, which bounds itself by MAX_DECODE_SECONDS, gets that plus this.
 NATIVE_TIMEOUT_S = 60.0
@@ -84,6 +90,24 @@ class SegmentSettings:
     ocr: bool = False
     # Video frames per second of footage (the cap per video is search/decode/video.py's).
     frame_rate: float | None = None
+
+
+# Catalog meta: the frame rate a library's videos were sampled at, when one was asked for.
+FRAME_RATE_META = "video_frame_rate"
+
+
+def remember_settings(catalog: Catalog, settings: SegmentSettings) -> SegmentSettings:
+    """The library's own sampling: a frame rate asked for becomes the library's (its query
+    videos are sampled so too), and a run that asks for none uses the one it has."""
+    if settings.frame_rate is not None:
+        catalog.set_meta(FRAME_RATE_META, repr(float(settings.frame_rate)))
+        return settings
+    return replace(settings, frame_rate=library_frame_rate(catalog))
+
+
+def library_frame_rate(catalog: Catalog) -> float | None:
+    stored = catalog.get_meta(FRAME_RATE_META)
+    return float(stored) if stored else None
 
 
 class Segmenter:
@@ -151,7 +175,7 @@ class Segmenter:
         )
         segments = self._sound_segments(clip.samples, clap)
         if not segments:
-            raise BadFileError("nothing to index: the recording is silent")
+            raise BadFileError("the recording is silent")
         info = {"sample_rate": clip.source_rate, "channels": clip.channels, **clip.tags}
         return Decoded(
             found,
@@ -241,6 +265,63 @@ class Segmenter:
             Pending(w.start_s, w.end_s, None, {"audio": w.samples})
             for w in audio_windows(samples, clap.sample_rate, clap.window_s)
         ]
+
+
+def encode_segments(
+    encoders: Encoders, batch: Sequence[Decoded], batch_size: int = DEFAULT_BATCH_SIZE
+) -> dict[tuple[int, int], dict[str, np.ndarray]]:
+    """Every segment's vectors by key, for (file, segment) positions in `batch`: one encoder
+    call per role and batch-size slice, then each POOLED role as the mean of the file's
+    other vectors in it, weighted by the seconds each stands for (a long still shot is not
+    outvoted by a burst of scene-cut frames). The indexer stores these; a query file
+    searches with its whole-file vectors, made here the same way."""
+    vectors: dict[tuple[int, int], dict[str, np.ndarray]] = {
+        (i, j): {} for i, d in enumerate(batch) for j in range(len(d.segments))
+    }
+    by_role: dict[str, list[tuple[tuple[int, int], object]]] = {}
+    pooled: list[tuple[tuple[int, int], str]] = []
+    for i, d in enumerate(batch):
+        for j, pending in enumerate(d.segments):
+            for role, value in pending.inputs.items():
+                if value is POOLED:
+                    pooled.append(((i, j), role))
+                else:
+                    by_role.setdefault(role, []).append(((i, j), value))
+    for role, entries in by_role.items():
+        key = encoders.key(role)
+        for start in range(0, len(entries), batch_size):
+            chunk = entries[start : start + batch_size]
+            encoded = _encode_role(encoders, role, [value for _, value in chunk])
+            for (where, _), vector in zip(chunk, encoded, strict=True):
+                vectors[where][key] = vector
+    for (i, j), role in pooled:
+        key = encoders.key(role)
+        parts = [
+            (v[key], _span(batch[fi].segments[fj]))
+            for (fi, fj), v in vectors.items()
+            if fi == i and key in v
+        ]
+        if parts:
+            vectors[(i, j)][key] = pool(np.stack([v for v, _ in parts]), [w for _, w in parts])
+    return vectors
+
+
+def _encode_role(encoders: Encoders, role: str, values: list) -> np.ndarray:
+    encoder = encoders.get(ROLE_SPACE[role])
+    if role == "image":
+        import torch  # deferred: segmenting a file (in the decode threads) needs no torch
+
+        return encoder.encode_image_tensors(torch.stack(values))
+    if role == "audio":
+        return encoder.encode_audio(values)
+    return encoder.encode_texts(values)
+
+
+def _span(segment: Pending) -> float:
+    """The seconds a segment stands for (1 for one without a time range)."""
+    if segment.start_s is None or segment.end_s is None:
+        return 1.0
+    return max(segment.end_s - segment.start_s, 1e-3)
 
 
 def _words_of_name(path: str) -> str:

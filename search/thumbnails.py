@@ -13,7 +13,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from search.decode.image import load_image
+from search.decode.isolation import IsolatedDecoder
 from search.decode.kinds import kind_for_path
+from search.timefmt import clock
 
 THUMB_SIZE = 384
 # A sound's waveform is drawn from its first few minutes (an hour-long recording is not
@@ -40,10 +42,13 @@ class Thumbnails:
 
     Keyed by path, size, modification time, box size and moment, so a changed file gets a
     new one. Undecodable files raise BadFileError (or OSError); `missing()` stands in.
+    Pictures are made in `decoder`'s worker processes, bounded in time and memory like
+    every decode of a file Trove did not make (an upload included).
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, decoder: IsolatedDecoder) -> None:
         self.folder = folder
+        self.decoder = decoder
 
     def get(self, path: str, box: int = THUMB_SIZE, at_s: float | None = None) -> Path:
         """The picture of a library file; with `at_s`, the still of a video at that second."""
@@ -54,12 +59,13 @@ class Thumbnails:
         ).hexdigest()
         out = self.folder / key[:2] / f"{key}.jpg"
         if not out.exists():
-            image = _picture(path, box, at_s)
-            image.thumbnail((box, box), Image.Resampling.LANCZOS)
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            image.save(tmp, "JPEG", quality=85)
-            os.replace(tmp, out)
+            try:
+                self.decoder.run(_render, path, box, at_s, str(tmp))
+                os.replace(tmp, out)
+            finally:
+                tmp.unlink(missing_ok=True)
         return out
 
     def missing(self) -> Path:
@@ -69,6 +75,13 @@ class Thumbnails:
             out.parent.mkdir(parents=True, exist_ok=True)
             Image.new("RGB", (THUMB_SIZE, THUMB_SIZE), (200, 200, 200)).save(out)
         return out
+
+
+def _render(path: str, box: int, at_s: float | None, out: str) -> None:
+    """Runs in a decode worker: the picture of `path` saved as a JPEG at `out`."""
+    image = _picture(path, box, at_s)
+    image.thumbnail((box, box), Image.Resampling.LANCZOS)
+    image.save(out, "JPEG", quality=85)
 
 
 def _picture(path: str, box: int, at_s: float | None) -> Image.Image:
@@ -179,12 +192,3 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
         if line:
             lines.append(line)
     return lines
-
-
-def clock(seconds: float) -> str:
-    """Seconds as m:ss (h:mm:ss from an hour on), the way players show time."""
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    if hours:
-        return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
-    return f"{rest // 60}:{rest % 60:02d}"

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,3 +44,42 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def serving(
+    args: Sequence[str | Path], base: Path, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, int, Path]]:
+    """`python app.py serve ARGS` on a free port, Gradio's uploads under `base`; yields (url,
+    port, log file) once it answers, and stops it afterwards. `env` adds to this process's."""
+    port, log = free_port(), base / "server.log"
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("TROVE_DATA_DIR", None)
+    full_env.update(HF_HUB_OFFLINE="1", GRADIO_TEMP_DIR=str(base / "gradio"), PYTHONUNBUFFERED="1")
+    command = [sys.executable, str(REPO / "app.py"), "serve", *map(str, args)]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [*command, "--port", str(port)], cwd=REPO, env=full_env, stdout=out, stderr=out
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited ({proc.returncode}):\n{log.read_text()}")
+            try:
+                if httpx.get(url, timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not answer in 240 s:\n{log.read_text()}")
+            time.sleep(0.5)
+        yield url, port, log
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)

@@ -68,20 +68,28 @@ class IsolatedDecoder:
         # child forked from a threaded process can inherit a lock some other thread held.
         self.timeout_s = timeout_s
         self.memory_mib = memory_mib
-        self._pool = ProcessPool(
-            max_workers=workers,
-            initializer=_limit_memory,
-            initargs=(memory_mib,),
-            context=multiprocessing.get_context(start_method),
-        )
+        self._workers = workers
+        self._context = multiprocessing.get_context(start_method)
+        # Started on the first call: a search with no files in it, or a page whose
+        # thumbnails are all cached, never pays for the worker processes.
+        self._pool: ProcessPool | None = None
+        self._lock = threading.Lock()
         self._closed = threading.Event()
 
     def submit(self, fn: Callable[..., R], *args: Any, timeout_s: float | None = None) -> Future:
         """Schedule `fn(*args)`; the future's result() is what `run` returns or raises."""
-        if self._closed.is_set():
-            raise RuntimeError("IsolatedDecoder is closed")
         limit = self.timeout_s if timeout_s is None else timeout_s
-        return self._pool.schedule(fn, args=args, timeout=limit)
+        with self._lock:
+            if self._closed.is_set():
+                raise RuntimeError("IsolatedDecoder is closed")
+            if self._pool is None:
+                self._pool = ProcessPool(
+                    max_workers=self._workers,
+                    initializer=_limit_memory,
+                    initargs=(self.memory_mib,),
+                    context=self._context,
+                )
+            return self._pool.schedule(fn, args=args, timeout=limit)
 
     def run(self, fn: Callable[..., R], *args: Any, timeout_s: float | None = None) -> R:
         """`fn(*args)` in a worker, or BadFileError when it overran, ran out of memory or
@@ -107,10 +115,14 @@ class IsolatedDecoder:
             raise BadFileError(f"the decoder crashed (exit status {code})") from None
 
     def close(self) -> None:
-        if not self._closed.is_set():
+        with self._lock:
+            if self._closed.is_set():
+                return
             self._closed.set()
-            self._pool.stop()
-            self._pool.join()
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.stop()
+            pool.join()
 
     def __enter__(self) -> IsolatedDecoder:
         return self

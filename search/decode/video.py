@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image
 
 from search.errors import BadFileError
+from search.testhooks import pause_point
 
 # One frame per second of footage by default: scenes rarely change faster, and each frame
 # costs one image encode.
@@ -116,6 +117,9 @@ def probe_video(path: str) -> VideoInfo:
     with _open(path) as container:
         stream = _video_stream(container)
         _configure_decoder(stream)
+        # Where a test holds a decode the way a hostile file hangs FFmpeg (in a C loop that
+        # no signal interrupts): only the worker's time limit ends it.
+        pause_point("decode.video")
         first = _first_frame(container, stream)
         rotation = _rotation(first)
         width, height = first.width, first.height

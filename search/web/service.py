@@ -13,10 +13,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from search.decode.isolation import IsolatedDecoder
 from search.decode.kinds import kind_for_path
 from search.engine import SearchEngine, SearchResult
 from search.errors import NoLibraryError, QueryError, TroveError, WeightsNotFoundError
@@ -26,9 +26,11 @@ from search.models import get_preset, list_presets
 from search.models.registry import DEFAULT_CLIP_MODEL
 from search.models.weights import resolve_weights
 from search.query import Query, parse_query
+from search.segments import NATIVE_TIMEOUT_S
 from search.storage.catalog import Item
 from search.storage.datadir import DataDir
 from search.thumbnails import Thumbnails
+from search.timefmt import local_time
 from search.web.jobs import IndexJobs, JobStatus
 from search.web.media import file_url
 
@@ -131,7 +133,10 @@ class TroveUI:
         self.model = model
         self.model_path = model_path
         self.jobs = jobs or IndexJobs(self.data_dir)
-        self.thumbs = Thumbnails(DataDir(self.data_dir).thumbnails)
+        # Uploaded query files and pictures of library files are decoded in these worker
+        # processes, bounded in time and memory, never in the server's own.
+        self.decoder = IsolatedDecoder(workers=2, timeout_s=NATIVE_TIMEOUT_S)
+        self.thumbs = Thumbnails(DataDir(self.data_dir).thumbnails, self.decoder)
         self._lock = threading.RLock()
         self._library: Library | None = None
         self._engine: SearchEngine | None = None
@@ -156,6 +161,7 @@ class TroveUI:
                 self._library.close()
                 self._library = None
             self._engine = None
+        self.decoder.close()
 
     def roots(self) -> list[str]:
         library = self.library()
@@ -345,6 +351,7 @@ class TroveUI:
                 self.model_path if model == self.model else None,
                 # Our own index thread may be writing that index file right now.
                 save_rebuilt_index=not running,
+                decoder=self.decoder,
             )
             try:
                 resolve_weights(engine.encoder.spec, engine.encoder.model_path, False)
@@ -536,8 +543,3 @@ def parse_patterns(text: str | list[str] | None) -> tuple[str, ...]:
         return ()
     parts = text if isinstance(text, list) else text.replace("\n", ",").split(",")
     return tuple(p.strip() for p in parts if p.strip())
-
-
-def local_time(epoch: float) -> str:
-    """Epoch seconds as this machine's local date and time, to the second."""
-    return datetime.fromtimestamp(epoch).isoformat(sep=" ", timespec="seconds")

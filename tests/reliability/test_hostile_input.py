@@ -6,16 +6,12 @@ escapes through the file route: tests/e2e/test_browser.py and tests/unit/test_ui
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.app_process import free_port
-from tests.reliability.harness import REPO
+from tests.app_process import serving
 
 pytestmark = pytest.mark.slow
 
@@ -40,41 +36,8 @@ def listening_addresses(port: int) -> set[str]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(base / "gradio")}
-    env.pop("TROVE_DATA_DIR", None)
-    command = [sys.executable, "app.py", "serve", "--library", str(base / "data")]
-    log = base / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [*command, "--port", str(port), "--model", "tiny-clip"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited ({proc.returncode}):\n{log.read_text()}")
-            try:
-                if httpx.get(url, timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not answer in 240 s:\n{log.read_text()}")
-            time.sleep(0.5)
+    with serving(["--library", base / "data", "--model", "tiny-clip"], base) as (url, port, _):
         yield url, port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def test_the_server_listens_on_this_machine_only_by_default(server):

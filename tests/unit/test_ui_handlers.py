@@ -644,10 +644,13 @@ def test_the_waveform_follows_the_sound(tmp_path):
 
 
 def test_a_sound_file_is_drawn_up_to_high_pitches(tmp_path):
+    from search.decode.isolation import IsolatedDecoder
     from search.thumbnails import Thumbnails
 
     whistle = write_audio(tmp_path / "whistle.wav", chirp(3000, 9000, 2.0))
-    with Image.open(Thumbnails(tmp_path / "thumbs").get(str(whistle))) as im:
+    with IsolatedDecoder() as decoder:
+        thumbnail = Thumbnails(tmp_path / "thumbs", decoder).get(str(whistle))
+    with Image.open(thumbnail) as im:
         assert im.size == (384, 384)
         lit = (np.asarray(im.convert("L"), dtype=float)[60:] > 120).sum(axis=0)
     assert lit[8:-8].min() > 150, "a 9 kHz whistle is drawn as loud as its start, not silence"
