@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from search.errors import BadFileError
+from search.timefmt import clock
 
 MODEL_RATE = 48_000
 MAX_DURATION_S = 2 * 3600.0
@@ -302,9 +303,6 @@ def _ffmpeg_reason(exc: Exception) -> str:
 
 
 def _clock(seconds: float) -> str:
+    # Under a minute, where a player's whole seconds would hide how much was lost, a tenth.
     seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    hours, rest = divmod(int(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    return f"{seconds:.1f} s" if seconds < 60 else clock(seconds)

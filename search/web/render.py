@@ -10,7 +10,7 @@ from typing import Any
 
 from search.engine import SearchResult
 from search.filters import format_score
-from search.thumbnails import clock
+from search.timefmt import clock, duration_words, local_time
 from search.web.jobs import (
     DONE,
     FAILED,
@@ -22,7 +22,7 @@ from search.web.jobs import (
     JobStatus,
 )
 from search.web.media import file_url
-from search.web.service import ItemDetail, TroveUI, local_time
+from search.web.service import ItemDetail, TroveUI
 
 
 def header_line(ui: TroveUI) -> str:
@@ -37,15 +37,6 @@ def human_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def one_line(message: str) -> str:
@@ -76,7 +67,7 @@ def render_progress(status: JobStatus) -> str:
         filled = int(round(share * 24))
         bar = "█" * filled + "░" * (24 - filled)
         speed = f"{status.rate:.1f} files/s" if status.rate else "measuring speed"
-        eta = f"about {_duration(status.eta_s)} left" if status.eta_s is not None else ""
+        eta = f"about {duration_words(status.eta_s)} left" if status.eta_s is not None else ""
         parts = [f"{status.done} / {status.total} files ({share:.0%})", speed]
         if status.running and eta:
             parts.append(eta)
