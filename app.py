@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from search.errors import TroveError
+from search.models import presets_from
 from search.storage.datadir import DataDir
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -242,12 +243,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"on this machine: no. {exc}")
         return 0
     if spec.space == "clap":
-        _print_bridge(spec, args.bridge_with or trial_partner(spec, "clip"))
+        _print_bridge(spec, args.bridge_with or trial_partner(spec, "clip"), args.data_dir)
     return 0
 
 
-def _print_bridge(clap_spec, clip_name: str | None) -> None:
-    """The CLIP <-> CLAP bridge's held-out figures for this sound model and a CLIP model."""
+def _print_bridge(clap_spec, clip_name: str | None, data_dir: str | None) -> None:
+    """The CLIP <-> CLAP bridge's held-out figures for this sound model and a CLIP model
+    (fitted once, cached in the data folder's bridges)."""
     from search.bridge import load_or_fit_bridge
     from search.models import get_preset, load_audio_encoder, load_encoder
     from search.models.registry import DEFAULT_CLIP_MODEL
@@ -262,7 +264,8 @@ def _print_bridge(clap_spec, clip_name: str | None) -> None:
         return
     clip = load_encoder(clip_spec.name)
     print(f"bridge:        fitting or loading the map to {clip.name} (cached once fitted)...")
-    bridge = load_or_fit_bridge(DataDir.default().bridges, clip, load_audio_encoder(clap_spec.name))
+    bridges = DataDir(data_dir or _default_data_dir()).bridges
+    bridge = load_or_fit_bridge(bridges, clip, load_audio_encoder(clap_spec.name))
     m = bridge.metrics
     print(
         f"               {bridge.method} on {m['train']} captions, measured on {m['held_out']} "
@@ -501,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("models", help="list, inspect and download model presets")
+    p = sub.add_parser("models", parents=[common], help="list, inspect and download model presets")
     p.add_argument("action", choices=["list", "info", "download"])
     p.add_argument("name", nargs="?")
     p.add_argument("--model-path", help="check this local checkpoint (with info)")
@@ -515,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from search.finetune.cli import add_finetune_parser
 
-    add_finetune_parser(sub)
+    add_finetune_parser(sub, parents=[common])
 
     p = sub.add_parser(
         "duplicates",
@@ -565,7 +568,9 @@ def main(argv: list[str] | None = None) -> int:
     # on to ours as well, each would show twice.
     logging.getLogger("huggingface_hub").propagate = False
     try:
-        return args.func(args)
+        # Fine-tuned presets are read from the data folder the command works in.
+        with presets_from(args.data_dir):
+            return args.func(args)
     except TroveError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
 from search.finetune.choices import OBJECTIVES, TRAINABLE
 from search.finetune.pairs import LABEL_SOURCES
 
 
-def add_finetune_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the `finetune` sub-command to app.py's sub-parsers."""
+def add_finetune_parser(
+    subparsers, parents: Sequence[argparse.ArgumentParser] = ()
+) -> argparse.ArgumentParser:
+    """Add the `finetune` sub-command to app.py's sub-parsers; `parents` hold the options
+    every command shares (--data-dir)."""
     p = subparsers.add_parser(
         "finetune",
+        parents=list(parents),
         help="teach a CLIP model your captions or labels; saves a new model preset",
         description="Fine-tune a CLIP preset on captioned or labelled pictures, report "
         "held-out recall before and after, and save the result as preset NAME "
@@ -102,6 +107,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         labels=args.labels,
         label_template=args.label_template,
         force=args.force,
+        data_dir=args.data_dir,
     )
     result = finetune(config, progress=not args.quiet, announce=_print_lines)
     _print_lines(result.lines())

@@ -33,7 +33,8 @@ from search.finetune.evaluate import (
 from search.finetune.pairs import Pair, PairsReport, load_pairs, split_pairs
 from search.finetune.split import split_model
 from search.models.adapters import save_adapter
-from search.models.user_presets import ADAPTER_FILE, MANIFEST, check_preset_name, preset_dir
+from search.models.user_presets import ADAPTER_FILE, MANIFEST, check_preset_name
+from search.storage.datadir import DataDir
 
 DEFAULT_LR = {"heads": 3e-3, "last-blocks": 1e-3}
 VALIDATION_FRACTION = 0.15
@@ -61,6 +62,8 @@ class FinetuneConfig:
     labels: str = "auto"
     label_template: str = "{}"
     force: bool = False
+    # The data folder whose models folder receives the preset (None: the user's default).
+    data_dir: str | None = None
 
 
 @dataclass
@@ -75,6 +78,7 @@ class FinetuneResult:
     general: dict[str, float] = field(default_factory=dict)
     epochs_run: int = 0
     best_epoch: int = 0
+    data_dir: str | None = None
 
     def lines(self) -> list[str]:
         c = self.counts
@@ -96,9 +100,10 @@ class FinetuneResult:
                 f"{100 * g['neighbours_kept']:.0f}%; cosine to the base model "
                 f"{g['image_cosine']:.3f} (images), {g['text_cosine']:.3f} (texts)."
             )
+        where = f" --data-dir {self.data_dir}" if self.data_dir else ""
         out.append(
             f"Best epoch {self.best_epoch} of {self.epochs_run}. Saved as preset {self.name} "
-            f"({self.folder}); re-index with it: python app.py index --model {self.name}"
+            f"({self.folder}); re-index with it: python app.py index --model {self.name}{where}"
         )
         return out
 
@@ -142,7 +147,8 @@ def finetune(
             f"Fine-tuning trains CLIP (pictures) and CLAP (sounds) presets; {spec.name} is "
             f"a {spec.space} model."
         )
-    folder = preset_dir(config.out)
+    data_dir = DataDir(config.data_dir) if config.data_dir else DataDir.default()
+    folder = data_dir.models / config.out
     if (folder / MANIFEST).exists() and not config.force:
         raise TroveError(
             f"A fine-tuned model {config.out} already exists in {folder}; add --force to "
@@ -197,6 +203,7 @@ def finetune(
         general_figures,
         epochs_run,
         best_epoch,
+        config.data_dir,
     )
 
 
@@ -431,7 +438,10 @@ def _save(config, base, split, folder: Path, counts, metrics, report, best_epoch
         "seed": config.seed,
         "train_pairs": counts["train"],
         "best_epoch": best_epoch,
-        "config": {k: v for k, v in asdict(config).items() if k not in ("force", "out")},
+        # Where it was saved is not how it was trained.
+        "config": {
+            k: v for k, v in asdict(config).items() if k not in ("force", "out", "data_dir")
+        },
         "pairs_report": {"source": report.source, "layout": report.layout},
         "counts": counts,
         "metrics": metrics,

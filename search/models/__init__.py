@@ -8,6 +8,7 @@ named, and `app.py` can list presets and parse its arguments without paying for 
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -26,8 +27,10 @@ if TYPE_CHECKING:
     from search.models.clap import ClapEncoder
     from search.models.clip import ClipEncoder
 
-# Fine-tuned presets live in the data folder; every import of a model module runs this first.
-add_preset_source(UserPresets())
+# Fine-tuned presets live in the data folder in use; every import of a model module runs this
+# first.
+USER_PRESETS = UserPresets()
+add_preset_source(USER_PRESETS)
 
 __all__ = [
     "DEFAULT_AUDIO_MODEL",
@@ -39,6 +42,7 @@ __all__ = [
     "list_presets",
     "load_audio_encoder",
     "load_encoder",
+    "presets_from",
 ]
 
 
@@ -53,6 +57,12 @@ def __getattr__(name: str):
 
         return ClapEncoder
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def presets_from(data_dir: str | os.PathLike | None) -> AbstractContextManager[None]:
+    """While the block runs, fine-tuned presets are those in `data_dir`'s models folder
+    (None: the default data folder's). Each command runs inside one for its --data-dir."""
+    return USER_PRESETS.using(data_dir)
 
 
 def load_encoder(name: str, model_path: str | os.PathLike | None = None) -> ClipEncoder:

@@ -1,9 +1,9 @@
 """Fine-tuned models as presets: <data dir>/models/NAME/ holds manifest.json + the adapter.
 
 A fine-tuned preset is its built-in base preset (architecture, preprocessing, weights
-lookup) with an adapter file laid over the base weights once they are loaded. The models
-folder belongs to the user's data folder (TROVE_DATA_DIR), not to one library, so the
-same fine-tuned model can index any library.
+lookup) with an adapter file laid over the base weights once they are loaded. The presets
+live in the models folder of the data folder in use: the one a command's --data-dir names,
+else the user's data folder (TROVE_DATA_DIR, or the platform's).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import dataclasses
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from search.errors import TroveError, UnknownModelError
@@ -25,14 +27,6 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 log = logging.getLogger(__name__)
 
 
-def user_models_dir() -> Path:
-    return DataDir.default().models
-
-
-def preset_dir(name: str) -> Path:
-    return user_models_dir() / name
-
-
 def check_preset_name(name: str) -> None:
     """A name that is a folder name everywhere and does not hide a built-in preset."""
     if not NAME_PATTERN.fullmatch(name):
@@ -44,15 +38,35 @@ def check_preset_name(name: str) -> None:
 
 
 class UserPresets:
-    """The fine-tuned presets in the default data folder's models folder, looked up at each
-    call (TROVE_DATA_DIR may change while a process runs): a source for the registry
-    (`add_preset_source`)."""
+    """The fine-tuned presets of the data folder in use: a source for the registry
+    (`add_preset_source`). Outside `using(...)` that is the default data folder, looked up
+    at each call (TROVE_DATA_DIR may change while a process runs)."""
+
+    def __init__(self) -> None:
+        self._data_dir: DataDir | None = None
+
+    @property
+    def folder(self) -> Path:
+        """The models folder presets are read from now."""
+        return (self._data_dir or DataDir.default()).models
+
+    @contextmanager
+    def using(self, data_dir: str | Path | None) -> Iterator[None]:
+        """Read presets from `data_dir`'s models folder while the block runs (None: the
+        default data folder). A process works in one data folder at a time: the CLI for one
+        command, the web UI for the library it serves."""
+        previous = self._data_dir
+        self._data_dir = DataDir(data_dir) if data_dir is not None else None
+        try:
+            yield
+        finally:
+            self._data_dir = previous
 
     def find(self, name: str) -> ModelSpec | None:
         """The fine-tuned preset called `name`, or None when there is none."""
         if not NAME_PATTERN.fullmatch(name):
             return None
-        folder = preset_dir(name)
+        folder = self.folder / name
         if not (folder / MANIFEST).is_file():
             return None
         try:
@@ -66,7 +80,7 @@ class UserPresets:
 
     def presets(self) -> list[ModelSpec]:
         """Every readable fine-tuned preset; unreadable ones are logged and left out."""
-        folder = user_models_dir()
+        folder = self.folder
         if not folder.is_dir():
             return []
         specs = []

@@ -9,6 +9,7 @@ held-out captions over 100 pictures, recall@1 1.0% before (chance 1.0%), 12.2% a
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 
 from search.errors import BadFileError, TroveError
 from search.finetune.pairs import load_pairs, split_pairs
+from tests.app_process import run_app
 from tests.media import make_photo
 from tests.media_shapes import write_shape_pairs
 
@@ -224,13 +226,9 @@ def test_same_seed_same_weights_and_distillation_keeps_the_base_geometry(data_di
 
 
 def _parser():
-    import argparse
+    from app import build_parser
 
-    from search.finetune.cli import add_finetune_parser
-
-    parser = argparse.ArgumentParser()
-    add_finetune_parser(parser.add_subparsers(dest="command", required=True))
-    return parser
+    return build_parser()
 
 
 @pytest.mark.slow
@@ -252,6 +250,40 @@ def test_command_trains_reports_and_refuses_to_overwrite(data_dir, tmp_path, cap
         bad = _parser().parse_args([*argv, *extra])
         with pytest.raises(TroveError, match=message):
             bad.func(bad)
+
+
+@pytest.mark.slow
+def test_a_fine_tuned_preset_lives_in_the_data_folder_it_was_trained_for(tmp_path):
+    """`finetune --data-dir DIR` saves into DIR/models; `models list`, `index` and `search`
+    with the same --data-dir find the preset there, and the user's data folder is not
+    touched (nor used: without --data-dir the preset is unknown)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    default, library = tmp_path / "default-data", tmp_path / "library-data"
+    pairs = write_shape_pairs(tmp_path / "pairs", 40, seed=8)
+    here = ["--data-dir", library]
+
+    def trove(*args):
+        return run_app(*args, env=env, data_dir=default)
+
+    def ok(proc):
+        assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        return proc.stdout
+
+    training = ["--pairs", pairs, "--model", "tiny-clip", "--epochs", "2", "--quiet"]
+    out = ok(trove("finetune", *here, *training, "--out", "shapes-here"))
+    assert (library / "models" / "shapes-here" / "manifest.json").is_file()
+    assert f"python app.py index --model shapes-here --data-dir {library}" in out
+    assert "shapes-here" in ok(trove("models", "list", *here))
+
+    ok(trove("index", pairs, *here, "--model", "shapes-here", "--quiet"))
+    found = ok(trove("search", "a red circle", *here, "--model", "shapes-here", "--json"))
+    hits = json.loads(found)
+    assert hits and all(Path(hit["path"]).parent == pairs for hit in hits)
+
+    assert "shapes-here" not in ok(trove("models", "list"))
+    unknown = trove("models", "info", "shapes-here")
+    assert unknown.returncode == 1 and "Unknown model 'shapes-here'" in unknown.stderr
+    assert not default.exists(), "the user's data folder was written to"
 
 
 def _image(path: Path):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -200,3 +201,23 @@ def test_every_kind_of_encoder_offers_the_encoder_protocol():
     encoders = Encoders("tiny-clip", "tiny-clap", "tiny-text")
     assert all(isinstance(encoders.get(space), Encoder) for space in ("clip", "clap", "text"))
     assert not isinstance(object(), Encoder)
+
+
+def test_fine_tuned_presets_come_from_the_data_folder_in_use(tmp_path, monkeypatch):
+    from search.errors import UnknownModelError
+    from search.models import presets_from
+
+    monkeypatch.setenv("TROVE_DATA_DIR", str(tmp_path / "default"))
+    folder = tmp_path / "library" / "models" / "bella"
+    folder.mkdir(parents=True)
+    (folder / "adapter.safetensors").write_bytes(b"weights")
+    manifest = {"base": "tiny-clip", "adapter": "adapter.safetensors", "objective": "clip"}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    with presets_from(tmp_path / "library"):
+        spec = get_preset("bella")
+        assert (spec.base, spec.adapter) == ("tiny-clip", str(folder / "adapter.safetensors"))
+        assert "bella" in [s.name for s in list_presets()]
+    with pytest.raises(UnknownModelError, match="bella"):
+        get_preset("bella")
+    assert "bella" not in [s.name for s in list_presets()]
