@@ -132,6 +132,15 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_remove(args: argparse.Namespace) -> int:
+    removed = _library(args).remove_root(args.folder)
+    print(
+        f"Removed {removed.folder}: {removed.files} files left the library and its indexes "
+        f"(the files themselves stay on disk)."
+    )
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from search.models.encoders import SPACES
     from search.storage.store import stored_count
@@ -499,6 +508,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser(
+        "remove",
+        parents=[common],
+        help="remove a library folder: its files leave the library and its indexes (not the disk)",
+    )
+    p.add_argument("folder", help="a library folder, as `status` lists it")
+    p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser("status", parents=[common], help="what the library holds")
     p.add_argument("--json", action="store_true")

@@ -9,12 +9,14 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
 from search.errors import (
     AlreadyIndexingError,
+    LibraryRootError,
     ModelMismatchError,
     NoLibraryError,
     TroveError,
@@ -84,6 +86,15 @@ def storage_errors(data_dir: Path) -> Iterator[None]:
         ) from exc
 
 
+@dataclass(frozen=True)
+class RemovedRoot:
+    """What `Library.remove_root` did: the library folder it forgot, and how many files left
+    the catalog and the indexes with it."""
+
+    folder: str
+    files: int
+
+
 class Library:
     """Opens (or, with `create`, makes) the library in a data folder."""
 
@@ -150,6 +161,39 @@ class Library:
             for p in self.data_dir.rglob("*")
             if p.is_file() and not p.is_relative_to(thumbnails)
         )
+
+    def remove_root(self, path: str) -> RemovedRoot:
+        """Forget the library folder `path` and drop its files from the catalog and from
+        every index, except files that another library folder also holds; the files on disk
+        are not touched. `path` is matched as typed, with `~` expanded, relative to the
+        current folder, or through symlinks.
+
+        Raises LibraryRootError, naming the library folders, when `path` is none of them,
+        and AlreadyIndexingError while another process writes to the library: an index run
+        would put the files back.
+        """
+        catalog = self.catalog
+        roots = catalog.roots()
+        text = os.path.expanduser(path.strip())
+        wanted = {text.rstrip("/") or "/", os.path.abspath(text), os.path.realpath(text)}
+        target = next((r for r in roots if r.path in wanted), None)
+        if target is None:
+            known = ", ".join(r.path for r in roots) or "none"
+            raise LibraryRootError(f"{path} is not a library folder. Library folders: {known}.")
+        others = [r.path for r in roots if r.path != target.path]
+        with self.writer():
+            doomed = [
+                item.id
+                for item in catalog.items_under(target.path).values()
+                if not any(item.path.startswith(other.rstrip("/") + "/") for other in others)
+            ]
+            stores = {k: self.open_store(k, catalog.vector_dim(k)) for k in catalog.vector_keys()}
+            gone = catalog.delete_items(doomed)
+            catalog.remove_root(target.path)
+            for key, store in stores.items():
+                store.remove(gone)
+                store.save(self.index_path(key), catalog.generation)
+        return RemovedRoot(target.path, len(doomed))
 
     @contextmanager
     def writer(self) -> Iterator[None]:

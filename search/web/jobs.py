@@ -10,7 +10,6 @@ batches like Ctrl-C does: what is committed stays, and the next start resumes.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
@@ -258,7 +257,8 @@ class IndexJobs:
 
     def remove_root(self, path: str) -> int:
         """Forget a library folder and drop its files (unless another library folder also
-        holds them) from the catalog and the index. Returns how many files were dropped.
+        holds them) from the catalog and the indexes (`Library.remove_root`). Returns how
+        many files were dropped.
 
         Refused while a run is going: the run would put them back.
         """
@@ -271,7 +271,7 @@ class IndexJobs:
                 raise LibraryRootError(_NO_FOLDERS)
             library = Library(self.data_dir, create=False)
             try:
-                return _remove_root(library, path)
+                return library.remove_root(path).files
             finally:
                 library.close()
 
@@ -280,28 +280,3 @@ _NO_FOLDERS = (
     "The library has no folders yet: add one (e.g. /home/you/Pictures) in the Library tab "
     "first, then start indexing."
 )
-
-
-def _remove_root(library: Library, path: str) -> int:
-    roots = library.catalog.roots()
-    text = os.path.expanduser(path.strip())
-    wanted = {text.rstrip("/") or "/", os.path.abspath(text), os.path.realpath(text)}
-    target = next((r for r in roots if r.path in wanted), None)
-    if target is None:
-        known = ", ".join(r.path for r in roots) or "none"
-        raise LibraryRootError(f"{path} is not a library folder. Library folders: {known}.")
-    others = [r.path for r in roots if r.path != target.path]
-    with library.writer():
-        doomed = [
-            item.id
-            for item in library.catalog.items_under(target.path).values()
-            if not any(item.path.startswith(other.rstrip("/") + "/") for other in others)
-        ]
-        catalog = library.catalog
-        stores = {k: library.open_store(k, catalog.vector_dim(k)) for k in catalog.vector_keys()}
-        gone = catalog.delete_items(doomed)
-        catalog.remove_root(target.path)
-        for key, store in stores.items():
-            store.remove(gone)
-            store.save(library.index_path(key), catalog.generation)
-    return len(doomed)

@@ -339,3 +339,40 @@ def test_index_refuses_a_folder_holding_the_data_folder(tmp_path: Path) -> None:
     assert SUMMARY.search(proc.stdout) is None
     assert sorted(p.name for p in lib.iterdir()) == ["beach.jpg"], "nothing may be created"
     assert not (tmp_path / "env").exists()
+
+
+def test_remove_a_library_folder(tmp_path: Path) -> None:
+    from search.library import Library
+
+    trips = [make_photo(tmp_path / "trips" / f"t{i}.jpg", 300 + i, quality=90) for i in range(3)]
+    pets = [make_photo(tmp_path / "pets" / f"p{i}.jpg", 400 + i, quality=90) for i in range(2)]
+    trips_dir, pets_dir = (tmp_path / "trips").resolve(), (tmp_path / "pets").resolve()
+    data = tmp_path / "data"
+    ok(trove("index", trips_dir, pets_dir, "--model", "tiny-clip", data_dir=data))
+
+    unknown = trove("remove", tmp_path / "music", data_dir=data)
+    assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+    assert "is not a library folder. Library folders: " in unknown.stderr, unknown.stderr
+    assert str(trips_dir) in unknown.stderr and str(pets_dir) in unknown.stderr
+    library = Library(data)
+    try:
+        with library.writer():  # another process indexing
+            busy = trove("remove", trips_dir, data_dir=data)
+    finally:
+        library.close()
+    assert busy.returncode == 1 and "Already indexing" in busy.stderr, busy.stderr
+    status = json.loads(ok(trove("status", "--json", data_dir=data)).stdout)
+    assert status["items"] == {"image": 5}, "a refused remove changes nothing"
+
+    # --data-dir names the library, whatever TROVE_DATA_DIR says.
+    removed = ok(trove("remove", trips_dir, "--data-dir", data, data_dir=tmp_path / "other"))
+    assert removed.stdout.startswith(f"Removed {trips_dir}: 3 files left the library"), removed
+    assert not (tmp_path / "other").exists()
+    assert all(p.exists() for p in trips), "the files themselves stay on disk"
+
+    status = json.loads(ok(trove("status", "--json", data_dir=data)).stdout)
+    assert status["roots"] == [str(pets_dir)]
+    assert status["items"] == {"image": 2}
+    assert status["indexes"] == {"tiny-clip": 2}
+    results = search_json(trove("search", "a photo", "-k", "20", "--json", data_dir=data))
+    assert sorted(r["path"] for r in results) == sorted(str(p.resolve()) for p in pets)
