@@ -3,7 +3,7 @@ made comparable -> fused with the full-text index -> results grouped by file, be
 
 Raw cosines of different spaces are not comparable (CLAP's run higher than CLIP's), so each
 list is standardised against the query's similarities to a fixed sample of the same index
-(search/space.py) and put on the scale of the first list (the visual one when it is there):
+(search/vectors.py) and put on the scale of the first list (the visual one when it is there):
 a library of photos alone keeps its plain cosines. Filters apply to files after grouping.
 The indexes are asked for more segments than wanted and asked again, four times wider,
 while too few files pass the filters. `alpha` weighs meaning against words

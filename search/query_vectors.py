@@ -33,6 +33,7 @@ from search.segments import (
     encode_segments,
     library_frame_rate,
 )
+from search.vectors import normalise
 
 TERM_KINDS = ("text", "image", "audio", "video")
 FILE_NOUN = {"image": "image", "audio": "sound", "video": "video"}
@@ -207,4 +208,4 @@ def combine(parts: list[tuple[np.ndarray, list[float]]]) -> np.ndarray:
     total = (term_weights[:, None] * vectors).sum(0)
     if float(np.linalg.norm(total)) < 1e-6:
         raise QueryError("The query's terms cancel each other out; change a weight or term.")
-    return (total / max(float(np.linalg.norm(total)), 1e-12)).astype(np.float32)
+    return normalise(total)

@@ -24,7 +24,7 @@ from search.filters import SearchFilters
 from search.library import Library
 from search.models import get_preset, list_presets
 from search.models.registry import DEFAULT_CLIP_MODEL
-from search.models.weights import resolve_weights
+from search.models.weights import resolve_weights, weights_present
 from search.query import Query, parse_query
 from search.segments import NATIVE_TIMEOUT_S
 from search.storage.catalog import Item
@@ -74,7 +74,6 @@ class SearchRequest:
 class SearchPage:
     """One page of results. `message` says what happened (or what to do) in one line."""
 
-    request: SearchRequest
     results: tuple[SearchResult, ...]
     offset: int
     has_more: bool
@@ -287,7 +286,7 @@ class TroveUI:
         name = (library.clip_model if library else None) or self.model or DEFAULT_CLIP_MODEL
         with self._lock:
             state, error = self._model_state, self._model_error
-        if error or not self._weights_here(name):
+        if error or not weights_present(get_preset(name), self.model_path):
             return (
                 f"Model {name}: no weights on this machine, so searching needs them first: run "
                 f"`python app.py models download {name}` where there is network (the Models "
@@ -298,13 +297,6 @@ class TroveUI:
         if state == NOT_LOADED and run.model == name and run.done:
             state = "loaded"  # the index run in this process loaded it
         return f"Model {name}: {state}."
-
-    def _weights_here(self, name: str) -> bool:
-        try:
-            resolve_weights(get_preset(name), self.model_path, allow_download=False)
-        except TroveError:
-            return False
-        return True
 
     def warm_up(self) -> threading.Thread | None:
         """Load the library's model in the background, so the first search is quick. Does
@@ -376,7 +368,6 @@ class TroveUI:
         given = request.image or request.files or request.similar_to.strip()
         if not (request.query.strip() or given):
             return SearchPage(
-                request,
                 (),
                 0,
                 False,
@@ -384,7 +375,7 @@ class TroveUI:
             )
         library = self.library()
         if library is None or not library.catalog.counts():
-            return SearchPage(request, (), 0, False, empty_library_message(self.jobs.status()))
+            return SearchPage((), 0, False, empty_library_message(self.jobs.status()))
         query = self._parse(request, library)
         engine = self._search_engine()
         results = engine.search(query, k=page_size + 1, filters=request.filters, offset=offset)
@@ -393,7 +384,7 @@ class TroveUI:
                 self._model_state = "loaded"
         page = tuple(results[:page_size])
         has_more = len(results) > page_size
-        return SearchPage(request, page, offset, has_more, self._summary(request, page, offset))
+        return SearchPage(page, offset, has_more, self._summary(request, page, offset))
 
     def _parse(self, request: SearchRequest, library: Library) -> Query:
         slots: dict[str, list[str]] = {"images": [], "sounds": [], "videos": []}
