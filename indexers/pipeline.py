@@ -24,6 +24,7 @@ from tqdm import tqdm
 from indexers.changes import Plan, fingerprint, plan_changes
 from indexers.roots import check_roots
 from indexers.walk import walk
+from search.bridge import load_or_fit_bridge
 from search.decode.isolation import IsolatedDecoder
 from search.decode.kinds import FoundFile
 from search.errors import BadFileError
@@ -219,8 +220,6 @@ class Indexer:
             return
         if "clap" in self.problems or self.encoders.unavailable("clap"):
             return
-        from search.bridge import load_or_fit_bridge
-
         load_or_fit_bridge(
             self.library.layout.bridges, self.encoders.clip, self.encoders.get("clap")
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from search.decode.image import load_image
 from search.errors import BadFileError
 from search.storage.catalog import Catalog
 
@@ -200,6 +201,4 @@ def _candidate_pairs(vectors: np.ndarray, threshold: float) -> list[tuple[int, i
 
 
 def _load_upright(path: str) -> Image.Image:
-    from search.decode.image import load_image
-
     return load_image(path, min_side=_DCT_SIZE * 4)[0]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from search.bridge import load_or_fit_bridge
 from search.decode.isolation import IsolatedDecoder
 from search.decode.kinds import FoundFile
 from search.errors import BadFileError, QueryError
@@ -184,8 +185,6 @@ class QueryEncoder:
     @property
     def bridge(self):
         if self._bridge is None:
-            from search.bridge import load_or_fit_bridge
-
             self._bridge = load_or_fit_bridge(
                 self.library.layout.bridges, self.encoders.clip, self.encoders.get("clap")
             )

@@ -22,8 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from search.decode.audio import audio_windows, load_audio
+from search.decode.documents import chunk_document, load_document
+from search.decode.image import load_photo
 from search.decode.isolation import IsolatedDecoder
 from search.decode.kinds import FoundFile
+from search.decode.ocr import ocr_image
 from search.errors import BadFileError
 from search.models.encoders import ROLE_SPACE, Encoders
 from search.storage.catalog import Catalog
@@ -142,15 +146,11 @@ class Segmenter:
     # -- kinds ---------------------------------------------------------------------------
 
     def image(self, found: FoundFile, fingerprint: str) -> Decoded:
-        from search.decode.image import load_photo
-
         clip = self.encoders.clip
         photo = load_photo(found.path, min_side=clip.spec.image_size)
         inputs: dict[str, Any] = {"image": clip.preprocess(photo.image)}
         text = None
         if self.settings.ocr and self.wants("sentence"):
-            from search.decode.ocr import ocr_image
-
             # Small print needs every pixel: the encoder's copy is decoded at a reduced
             # scale (JPEG draft mode), so the text is read from a full decode.
             text = ocr_image(load_photo(found.path).image).strip() or None
@@ -167,8 +167,6 @@ class Segmenter:
         )
 
     def audio(self, found: FoundFile, fingerprint: str) -> Decoded:
-        from search.decode.audio import load_audio
-
         clap = self.encoders.get("clap")
         clip = self.isolation.run(
             load_audio, found.path, clap.sample_rate, timeout_s=AUDIO_TIMEOUT_S
@@ -233,11 +231,7 @@ class Segmenter:
         )
 
     def document(self, found: FoundFile, fingerprint: str) -> Decoded:
-        from search.decode.documents import chunk_document, load_document
-
-        ocr = None
-        if self.settings.ocr:
-            from search.decode.ocr import ocr_image as ocr
+        ocr = ocr_image if self.settings.ocr else None
         doc = self.isolation.run(load_document, found.path, ocr)
         spans = [(c.start_s, c.end_s, c.text) for c in chunk_document(doc)]
         if not spans:
@@ -259,8 +253,6 @@ class Segmenter:
     # -- shared ----------------------------------------------------------------------------
 
     def _sound_segments(self, samples, clap) -> list[Pending]:
-        from search.decode.audio import audio_windows
-
         return [
             Pending(w.start_s, w.end_s, None, {"audio": w.samples})
             for w in audio_windows(samples, clap.sample_rate, clap.window_s)

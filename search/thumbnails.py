@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from search.decode.audio import load_audio
+from search.decode.documents import load_document
 from search.decode.image import load_image
 from search.decode.isolation import IsolatedDecoder
 from search.decode.kinds import kind_for_path
@@ -91,14 +93,10 @@ def _picture(path: str, box: int, at_s: float | None) -> Image.Image:
 
         return frame_at(path, at_s or 0.0, box)
     if kind == "audio":
-        from search.decode.audio import load_audio
-
         clip = load_audio(path, WAVEFORM_RATE, WAVEFORM_MAX_S)
         label = clock(clip.duration_s) if clip.decoded_all else f"first {clock(clip.duration_s)}"
         return waveform_picture(clip.samples, box, label)
     if kind == "document":
-        from search.decode.documents import load_document
-
         doc = load_document(path)  # no OCR: a scanned page's card shows its name only
         return page_card(doc.title or Path(path).name, doc.text, box, Path(path).suffix)
     image, _, _ = load_image(path, min_side=box)

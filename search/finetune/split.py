@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from search.decode.audio import load_audio
+from search.decode.image import load_image
 from search.errors import TroveError
 from search.models.clap import TEXT_MAX_TOKENS
 
@@ -65,8 +67,6 @@ class SplitClip:
         return float(self.model.logit_scale.exp().clamp(max=100))
 
     def decode(self, path: Path) -> torch.Tensor:
-        from search.decode.image import load_image
-
         image, _, _ = load_image(str(path), min_side=self.encoder.spec.image_size)
         return self.encoder.preprocess(image)
 
@@ -150,8 +150,6 @@ class SplitClap:
         return float(self.model.logit_scale_t.exp().clamp(max=100))
 
     def decode(self, path: Path):
-        from search.decode.audio import load_audio
-
         clip = load_audio(path, self.encoder.sample_rate)
         return clip.samples[: self.encoder.window_samples]
 

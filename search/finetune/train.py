@@ -32,6 +32,7 @@ from search.finetune.evaluate import (
 )
 from search.finetune.pairs import Pair, PairsReport, load_pairs, split_pairs
 from search.finetune.split import split_model
+from search.models import get_preset
 from search.models.adapters import save_adapter
 from search.models.user_presets import ADAPTER_FILE, MANIFEST, check_preset_name
 from search.storage.datadir import DataDir
@@ -133,8 +134,6 @@ def finetune(
 
     `announce` gets the pairs report as soon as the pairs are checked, before training.
     """
-    from search.models import get_preset
-
     _check_config(config)
     spec = get_preset(config.model)
     if spec.adapter:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from search.errors import WeightsNotFoundError
+from search.models.adapters import apply_adapter
 from search.models.clip import _random_init
 from search.models.registry import CONFIG_DIR, ModelSpec
 from search.models.weights import ResolvedWeights, preset_fingerprint, resolve_weights
@@ -129,8 +130,6 @@ class ClapEncoder:
             tokenizer = AutoTokenizer.from_pretrained(folder)
             features = ClapFeatureExtractor.from_pretrained(folder)
         if self.spec.adapter:
-            from search.models.adapters import apply_adapter
-
             apply_adapter(model, self.spec)
         model.eval().to(self.device)
         return model, tokenizer, features

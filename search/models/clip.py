@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from search.errors import TroveError
+from search.models.adapters import apply_adapter
 from search.models.registry import CONFIG_DIR, ModelSpec
 from search.models.weights import ResolvedWeights, preset_fingerprint, resolve_weights
 
@@ -57,8 +59,6 @@ class ClipEncoder:
         if precision == "auto":
             precision = os.environ.get("TROVE_PRECISION") or choose_precision(self.device)
         if precision not in PRECISIONS:
-            from search.errors import TroveError
-
             raise TroveError(
                 f"Unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}."
             )
@@ -115,8 +115,6 @@ class ClipEncoder:
             )
         model.eval()
         if self.spec.adapter:
-            from search.models.adapters import apply_adapter
-
             apply_adapter(model, self.spec)
         if self.spec.reparameterize:
             from timm.utils import reparameterize_model

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from search.errors import TroveError
+from search.storage.lexical import item_fts_row
+
 # Each step moves the schema from version i to i + 1. Never edit a released step: add one.
 # Ids are AUTOINCREMENT so a deleted segment's id is never reused: an index file that is a
 # little stale can then miss a segment, but never point at the wrong one.
@@ -197,8 +200,6 @@ class Catalog:
         self.migrate()
 
     def _check_readable_version(self) -> None:
-        from search.errors import TroveError
-
         if self.schema_version != SCHEMA_VERSION:
             raise TroveError(
                 f"The catalog {self.path} has schema version {self.schema_version} and this "
@@ -219,8 +220,6 @@ class Catalog:
         with self._lock:
             version = self.schema_version
             if version > SCHEMA_VERSION:
-                from search.errors import TroveError
-
                 raise TroveError(
                     f"The catalog {self.path} has schema version {version}, newer than this "
                     f"Trove understands ({SCHEMA_VERSION}). Update Trove to open it."
@@ -377,8 +376,6 @@ class Catalog:
 
     @staticmethod
     def _index_item_text(db: sqlite3.Connection, item_id: int, enc: EncodedItem) -> None:
-        from search.storage.lexical import item_fts_row
-
         db.execute("DELETE FROM items_fts WHERE rowid = ?", (item_id,))
         db.execute(
             "INSERT INTO items_fts (rowid, name, folder, meta) VALUES (?, ?, ?, ?)",
@@ -452,8 +449,6 @@ class Catalog:
             return gone
 
     def move_item(self, item_id: int, new_path: str, size: int, mtime_ns: int) -> None:
-        from search.storage.lexical import item_fts_row
-
         with self.write(changes_vectors=False) as db:
             db.execute(
                 "UPDATE items SET path = ?, size = ?, mtime_ns = ? WHERE id = ?",
@@ -619,8 +614,6 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
 
 def _fill_item_fts(db: sqlite3.Connection) -> None:
     """Names and folders of items catalogued before the full-text index existed."""
-    from search.storage.lexical import item_fts_row
-
     rows = db.execute("SELECT id, path FROM items").fetchall()
     db.executemany(
         "INSERT INTO items_fts (rowid, name, folder, meta) VALUES (?, ?, ?, ?)",

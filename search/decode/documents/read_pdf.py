@@ -8,6 +8,7 @@ from pathlib import Path
 
 from search.decode.documents.document import Document, clean, finish, first_line
 from search.decode.kinds import describe_content
+from search.decode.ocr import OcrError
 from search.errors import BadFileError
 
 MAX_PDF_BYTES = 500 * 1024 * 1024
@@ -61,8 +62,6 @@ def load_pdf(path: Path, ocr: Callable | None) -> Document:
     notices = []
     if scanned and ocr is not None:
         from pypdfium2 import PdfiumError
-
-        from search.decode.ocr import OcrError
 
         info_ocr = 0
         failed = []
