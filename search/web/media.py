@@ -14,15 +14,14 @@ from __future__ import annotations
 import os
 import urllib.parse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from search.library import Library
 from search.storage.datadir import DataDir
-
-if TYPE_CHECKING:
-    from search.web.service import TroveUI
+from search.thumbnails import Thumbnails
 
 FILE_ROUTES = ("/gradio_api/file=", "/gradio_api/file/")
 
@@ -36,10 +35,21 @@ def file_url(path: str, start: float | None = None, end: float | None = None) ->
     return url
 
 
+class ServedLibrary(Protocol):
+    """What the policy asks of the web service (search/web/service.py's TroveUI)."""
+
+    data_dir: Path
+    thumbs: Thumbnails
+
+    def library(self) -> Library | None: ...
+
+    def roots(self) -> list[str]: ...
+
+
 class MediaPolicy:
     """Which paths Gradio's file route may serve: see the module docstring."""
 
-    def __init__(self, ui: TroveUI) -> None:
+    def __init__(self, ui: ServedLibrary) -> None:
         self.ui = ui
         self.thumbs = ui.thumbs.folder
 
@@ -80,7 +90,7 @@ class MediaGuard:
         await self.app(scope, receive, send)
 
 
-def media_rules(ui: TroveUI) -> tuple[list[str], list[str]]:
+def media_rules(ui: ServedLibrary) -> tuple[list[str], list[str]]:
     """Gradio's allowed_paths (thumbnail cache and library folders) and blocked_paths
     (Trove's own catalog, indexes and lock files)."""
     blocked = [str(path) for path in DataDir(ui.data_dir).private()]
