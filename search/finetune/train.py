@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from search.errors import BadFileError, TroveError
 from search.finetune import objectives
@@ -322,8 +323,6 @@ def _general_figures(split, g: _General) -> dict[str, float]:
 
 
 def _train(config, split, train_f, val_f, general, progress) -> tuple[int, int]:
-    from tqdm import tqdm
-
     params = split.parameters()
     optimiser = torch.optim.AdamW(params, lr=config.lr or DEFAULT_LR[config.train])
     scale = split.scale

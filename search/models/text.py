@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
@@ -260,8 +261,6 @@ class SentenceTransformerEncoder(_LocalEncoder):
         return int(self.load().max_seq_length)
 
     def _build(self):
-        import logging
-
         from sentence_transformers import SentenceTransformer
 
         folder = self.resolve()

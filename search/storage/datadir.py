@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from platformdirs import user_data_dir
+
 
 class DataDir:
     """The paths inside one data folder (nothing is created here)."""
@@ -19,8 +21,6 @@ class DataDir:
         env = os.environ.get("TROVE_DATA_DIR")
         if env:
             return cls(env)
-        from platformdirs import user_data_dir
-
         return cls(user_data_dir("trove", appauthor=False))
 
     @property
