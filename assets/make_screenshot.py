@@ -18,64 +18,22 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run as a script: the tests' helpers start the app and browser
+
+from tests.app_process import run_app, serving  # noqa: E402
+from tests.browser import CHROMIUM, launch_chromium  # noqa: E402
+
 DEMO = REPO / "assets" / "demo"
 OUT = REPO / "assets" / "screenshot.png"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WIDTH, HEIGHT = 1280, 1170  # the query form and two rows of results
 WAIT_MS = 120_000  # one UI step, model loading included, on a busy 2-core machine
-SERVER_START_S = 240
-
-
-def app(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(REPO / "app.py"), *args], env=env, **kwargs)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def index_demo(data: Path, env: dict[str, str]) -> None:
-    command = ["index", str(DEMO), "--data-dir", str(data)]
-    proc = app(*command, "--model", "tiny-clip", "--audio-model", "tiny-clap", "--quiet", env=env)
-    if proc.wait() != 0:
-        raise SystemExit(f"indexing {DEMO} failed (exit status {proc.returncode})")
-
-
-def wait_until_served(url: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited ({server.returncode}):\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"the server did not answer in {SERVER_START_S} s:\n{log.read_text()}")
 
 
 def photograph(url: str, query: str, out: Path) -> None:
@@ -83,7 +41,7 @@ def photograph(url: str, query: str, out: Path) -> None:
 
     expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
             page.set_default_timeout(WAIT_MS)
@@ -116,30 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(CHROMIUM).is_file():
         raise SystemExit(f"{CHROMIUM} is missing: install Debian's chromium package")
     with tempfile.TemporaryDirectory(prefix="trove-screenshot-") as tmp:
-        base = Path(tmp)
-        env = {k: v for k, v in os.environ.items() if k != "TROVE_DATA_DIR"}
-        env.update(HF_HUB_OFFLINE="1", GRADIO_TEMP_DIR=str(base / "gradio"))
-        data, log = base / "data", base / "server.log"
-        index_demo(data, env)
-        port = free_port()
-        with open(log, "wb") as out:
-            server = app(
-                *("serve", "--library", str(data), "--port", str(port), "--model", "tiny-clip"),
-                env=env,
-                stdout=out,
-                stderr=out,
-            )
-        try:
-            url = f"http://127.0.0.1:{port}/"
-            wait_until_served(url, server, log)
+        base, models = Path(tmp), ["--model", "tiny-clip", "--audio-model", "tiny-clap"]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        indexed = run_app(
+            "index", DEMO, *models, "--quiet", env=env, data_dir=base / "data", timeout=900
+        )
+        if indexed.returncode != 0:
+            raise SystemExit(f"indexing {DEMO} failed:\n{indexed.stderr}")
+        with serving(["--library", base / "data", "--model", "tiny-clip"], base) as (url, _, _):
             photograph(url, args.query, args.out)
-        finally:
-            server.terminate()
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(10)
     print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KB)")
     return 0
 

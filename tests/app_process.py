@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -66,14 +65,14 @@ def serving(
         deadline = time.monotonic() + 240
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"the server exited ({proc.returncode}):\n{log.read_text()}")
+                raise RuntimeError(f"the server exited ({proc.returncode}):\n{log.read_text()}")
             try:
                 if httpx.get(url, timeout=5).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"the server did not answer in 240 s:\n{log.read_text()}")
+                raise RuntimeError(f"the server did not answer in 240 s:\n{log.read_text()}")
             time.sleep(0.5)
         yield url, port, log
     finally:

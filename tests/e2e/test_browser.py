@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -23,7 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.app_process import free_port
+from tests.app_process import serving
+from tests.browser import launch_chromium
 from tests.contract import API_NAMES
 from tests.media import make_photo
 
@@ -31,16 +30,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / ".screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WAIT_MS = 60_000  # one UI step on a busy 2-core machine
 # The folder indexed while the test watches: small photos with a large scan (a 16 MP PNG,
 # slow to decode: see make_scan) every 16 files, about 6 s of indexing on 2 cores: long
@@ -104,37 +93,9 @@ def make_library(base: Path) -> tuple[Path, list[Path], Path]:
 def serve(base: Path) -> Iterator[Served]:
     """`python app.py serve` on a free port with an empty data folder; stopped afterwards."""
     photos, files, outside = make_library(base)
-    port, data, log = free_port(), base / "data", base / "server.log"
-    env = os.environ.copy()
-    env.pop("TROVE_DATA_DIR", None)
-    env.update(HF_HUB_OFFLINE="1", GRADIO_TEMP_DIR=str(base / "gradio"), PYTHONUNBUFFERED="1")
-    command = [sys.executable, "app.py", "serve", "--library", str(data), "--port", str(port)]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [*command, "--model", "tiny-clip"], cwd=REPO, env=env, stdout=out, stderr=out
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited ({proc.returncode}):\n{log.read_text()}")
-            try:
-                if httpx.get(url, timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server did not answer in 240 s:\n{log.read_text()}")
-            time.sleep(0.5)
+    data = base / "data"
+    with serving(["--library", data, "--model", "tiny-clip"], base) as (url, port, log):
         yield Served(url, port, base, photos, files, outside, data, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 class Shots:
@@ -181,7 +142,7 @@ def test_search_in_a_real_browser(tmp_path: Path) -> None:
     big = big.resolve()
     expect.set_options(timeout=WAIT_MS)
     with serve(tmp_path) as served, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(WAIT_MS)
@@ -543,7 +504,7 @@ def test_a_mixed_library_in_a_real_browser(tmp_path: Path) -> None:
     root = index_mixed_library(tmp_path)
     expect.set_options(timeout=WAIT_MS)
     with serve(tmp_path) as served, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.set_default_timeout(WAIT_MS)
