@@ -3,7 +3,8 @@
     python app.py                             the web UI on http://127.0.0.1:7860
     python app.py index ~/Pictures            index (or update) a library folder
     python app.py search "a dog in the snow"  search it
-    python app.py status | models list | demo | serve
+    python app.py remove ~/Old               forget a library folder (files stay on disk)
+    python app.py status | models list | duplicates | finetune | demo | serve
 
 Each sub-command is a few lines wiring the library modules; nothing loads a model at import.
 """
@@ -223,7 +224,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(
             "\nText models can also be any sentence-transformers or Hugging Face model folder "
             "(--text-model st:DIR or hf:DIR@mean), or an OpenAI-compatible service "
-            "(--text-model openai:MODEL); see the README."
+            "(--text-model openai:MODEL); see docs/documents.md#text-models."
         )
         return 0
     if not args.name:
@@ -412,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--text-model",
         help="text model for documents: a preset, a sentence-transformers or Hugging Face "
-        "model folder, or `remote` (see README); default: the library's own, or "
+        "model folder, or `remote` (see docs/documents.md); default: the library's own, or "
         "all-minilm-l6-v2",
     )
 

@@ -60,7 +60,7 @@ def photograph(url: str, query: str, out: Path) -> None:
             png = page.screenshot()
         finally:
             browser.close()
-    # 256 colours keep the page legible and the file small enough for a README.
+    # 256 colours keep the page legible and the file small.
     picture = Image.open(io.BytesIO(png)).convert("RGB").quantize(256, Image.Quantize.MEDIANCUT)
     out.parent.mkdir(parents=True, exist_ok=True)
     picture.save(out, optimize=True)

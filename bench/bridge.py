@@ -8,7 +8,7 @@ measured on the held-out 20%: mean cosine of mapped to target vectors, and recal
 finding a caption's own vector among all held-out targets (chance is 1 / held-out count).
 Also how alike the two towers see the captions: the correlation of their caption-to-caption
 similarities (near 0 for two untrained towers, which then share no structure to map).
-The README's and docs/sounds.md's tables are rendered from bench/results/bridge.json by
+docs/sounds.md's table is rendered from bench/results/bridge.json by
 bench/figures.py.
 """
 

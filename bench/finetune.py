@@ -9,8 +9,8 @@ runs, on one thread (float sums depend on how work is split across threads, so o
 gives one result). Every run also measures the 12 captioned demo photos
 (assets/demo/descriptions.json) as the general set: how many image neighbours it keeps and
 its cosine to the base model; the `--distill 1` run trains towards them. Times are each
-run's own, imports and the picture set excluded. README.md and docs/finetuning.md render
-their tables from the JSON (bench/figures.py).
+run's own, imports and the picture set excluded. docs/finetuning.md renders
+its tables from the JSON (bench/figures.py).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 alpha, by nDCG@10 and MRR on a small labelled corpus of documents and queries.
 
     python bench/fusion.py      # writes bench/results/fusion.json (about a minute)
-    python bench/figures.py     # renders the README's and docs' tables from it
+    python bench/figures.py     # renders docs/ranking.md's tables from it
 
 The corpus (24 personal documents whose file names carry identifiers their text may lack; 20
 queries with graded relevance, a third of them names or identifiers) is written as real files

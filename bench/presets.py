@@ -10,7 +10,7 @@ loaded machine multi-threaded kernels stall waiting for each other (a first run 
 under load timed ViT-B/32's text query at 780 ms), while one thread slows every preset
 alike. Images: batches of 8 at the preset's input size; text: one typical query at a time.
 Medians of 3 with their spread.
-README.md's "Models" section renders its table from the JSON (bench/figures.py).
+docs/models.md renders its table from the JSON (bench/figures.py).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     python -m bench.video_cost                 # a generated 60 s 720p H.264 video with sound
     python -m bench.video_cost --seconds 120 --size 1920x1080
-    python -m bench.video_cost --out bench/results/video_cost.json   # the README's figures
+    python -m bench.video_cost --out bench/results/video_cost.json   # docs/video.md's figures
 
 The models are the default presets' real architectures (OpenCLIP ViT-B/32 and LAION CLAP
 HTSAT-unfused) with seeded random weights: the same arithmetic as the real weights, no

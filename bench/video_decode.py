@@ -22,7 +22,7 @@ Each figure is the median of `--repeats` runs with the min-max spread.
     python bench/video_decode.py --seconds 10 --repeats 1 --clips /tmp/clips
 
 `--out bench/results/video_decode.json` also writes the figures, from which
-bench/figures.py renders the tables in README.md and docs/video.md.
+bench/figures.py renders the tables in docs/video.md.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ by meaning alone, 0 by words alone.
 
 `BLEND_ALPHA` was chosen by running the engine at every alpha on a labelled corpus of
 documents and queries: `python bench/fusion.py` writes bench/results/fusion.json, and the
-README's "Hybrid ranking" table is rendered from it.
+docs/ranking.md's "Hybrid ranking" table is rendered from it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each picture holds a first shape (size, texture, colour, kind) placed left of, right of,
 above or below a second one (colour, kind), e.g. "a small striped red circle left of a blue
 square". Everything comes from one seeded generator, so a seed always gives the same pixels
-and captions. The fine-tuning tests learn from it; the README's fine-tuning example writes
+and captions. The fine-tuning tests learn from it; docs/finetuning.md's example writes
 it to a folder:
 
     python -m tests.media_shapes /tmp/shapes --count 400

@@ -8,7 +8,7 @@ number of demuxed packets, and long videos are decoded keyframes-only.
 Decoding uses PyAV (FFmpeg) with frame threading, reading each stream once, in order.
 bench/video_decode.py measured it against decord's sequential and batch readers and
 against seeking per sample; sequential PyAV was the fastest correct path (figures in the
-README's video section).
+docs/video.md).
 
 Sampling, in one pass over the stream:
 - uniform: one frame every 1/rate seconds (the first frame at or after each target time);

@@ -1,4 +1,4 @@
-"""The public API: one named Gradio endpoint per operation (see the README's Web UI
+"""The public API: one named Gradio endpoint per operation (see docs/web.md's API
 section), each a thin call into `TroveUI` whose TroveError becomes one line for the client.
 The endpoints that change the library pass the caller's request to `require_manager` first.
 """
@@ -23,7 +23,7 @@ from search.web.service import PAGE_SIZE, SearchRequest, TroveUI
 
 
 def register_api(ui: TroveUI) -> None:
-    """The public API: one named endpoint per operation (see the README's Web UI section)."""
+    """The public API: one named endpoint per operation (see docs/web.md's API section)."""
 
     def _call(fn: Callable[[], Any]) -> Any:
         try:

@@ -75,7 +75,7 @@ def serve(
     auth: tuple[str, str] | None = None,
     block: bool = True,
 ) -> tuple[gr.Blocks, TroveUI]:
-    """Launch the web UI for the library in `data_dir` on host:port (see README: Web UI).
+    """Launch the web UI for the library in `data_dir` on host:port (docs/web.md).
 
     Refused (TroveError, before anything starts) where other machines could reach it without
     a login `auth`: a `host` that is not a loopback address, or `share`. With `block`, serves

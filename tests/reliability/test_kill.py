@@ -58,7 +58,7 @@ POINT_KILLS = [
 ]
 # The one vector key a library of photos indexed with tiny-clip has.
 KEY = "tiny-clip"
-# What opening the index does after the kills (the README's figures, Reliability): the
+# What opening the index does after the kills (docs/reliability.md's figures): the
 # test is deterministic, so these change only with what a run does.
 OUTCOMES = {"loaded": 3, "rebuilt": 19}
 
@@ -191,7 +191,7 @@ def test_sigkill_at_random_and_at_commit_and_save_points(tmp_path, launcher):
 
     print(f"\n{sum(kills.values())} kills: {dict(kills)}; index after a kill: {dict(outcomes)}")
     assert kills == {"random": RANDOM_KILLS, **Counter(point for point, _ in POINT_KILLS)}
-    assert outcomes == OUTCOMES, "update OUTCOMES and the README's Reliability section"
+    assert outcomes == OUTCOMES, "update OUTCOMES and docs/reliability.md"
     final = launcher.start(index_args(root, data), tmp_path / "final.log")
     assert final.join() == 0, final.output()
     assert "Done" in final.output()

@@ -2,7 +2,7 @@
 real files, indexed by the real Indexer into a library on disk with the real
 all-MiniLM-L6-v2, and searched by SearchEngine at each alpha (1 meaning only, 0 words only).
 
-The README's and docs' tables are rendered from bench/results/fusion.json
+docs/ranking.md's tables are rendered from bench/results/fusion.json
 (`python bench/fusion.py`, then `python bench/figures.py`); the figures recomputed here must
 match it. The demo documents (assets/demo/documents) answer their queries the same way.
 """
