@@ -16,7 +16,10 @@ from search.errors import WeightsNotFoundError
 from search.models.adapters import apply_adapter
 from search.models.clip import _random_init
 from search.models.registry import CONFIG_DIR, ModelSpec
-from search.models.weights import ResolvedWeights, preset_fingerprint, resolve_weights
+from search.models.weights import (
+    PresetWeights,
+    ResolvedWeights,
+)
 
 AUDIO_BATCH = 8
 TEXT_BATCH = 64
@@ -37,7 +40,7 @@ UNFUSED_FEATURES = {
 }
 
 
-class ClapEncoder:
+class ClapEncoder(PresetWeights):
     """CLAP towers for one preset. The model loads on first encode, once.
 
     `encode_audio` takes mono float32 clips at `sample_rate`, each at most `window_s` long
@@ -82,17 +85,6 @@ class ClapEncoder:
     @property
     def window_samples(self) -> int:
         return int(self.sample_rate * self.window_s)
-
-    @property
-    def fingerprint(self) -> str:
-        """Changes whenever the weights change (see `weights_fingerprint`)."""
-        return preset_fingerprint(self.spec, self.resolve())
-
-    def resolve(self) -> ResolvedWeights:
-        """Find the weights without loading them (fails fast with the weights message)."""
-        if self.weights is None:
-            self.weights = resolve_weights(self.spec, self.model_path)
-        return self.weights
 
     def load(self) -> ClapEncoder:
         with self._lock:

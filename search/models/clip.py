@@ -16,7 +16,10 @@ from PIL import Image
 from search.errors import TroveError
 from search.models.adapters import apply_adapter
 from search.models.registry import CONFIG_DIR, ModelSpec
-from search.models.weights import ResolvedWeights, preset_fingerprint, resolve_weights
+from search.models.weights import (
+    PresetWeights,
+    ResolvedWeights,
+)
 
 TEXT_BATCH = 64
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -34,7 +37,7 @@ def choose_precision(device: torch.device) -> str:
     return "bf16" if native else "fp32"
 
 
-class ClipEncoder:
+class ClipEncoder(PresetWeights):
     """CLIP towers for one preset. The model loads on first encode, once.
 
     `preprocess` needs only the spec, so decoding workers can prepare tensors before (and
@@ -84,17 +87,6 @@ class ClipEncoder:
     @property
     def dim(self) -> int:
         return self.spec.embed_dim
-
-    @property
-    def fingerprint(self) -> str:
-        """Changes whenever the weights change (see `weights_fingerprint`)."""
-        return preset_fingerprint(self.spec, self.resolve())
-
-    def resolve(self) -> ResolvedWeights:
-        """Find the weights without loading them (fails fast with the weights message)."""
-        if self.weights is None:
-            self.weights = resolve_weights(self.spec, self.model_path)
-        return self.weights
 
     def load(self) -> ClipEncoder:
         with self._lock:

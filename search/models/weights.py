@@ -319,3 +319,23 @@ def _flags(spec: ModelSpec) -> tuple[str, str]:
     if spec.space == "clap":
         return "--audio-model", "--audio-model-path"
     return "--model", "--model-path"
+
+
+class PresetWeights:
+    """What CLIP and CLAP encoders share: a preset whose weights are looked up once, on
+    first need, and a fingerprint that changes whenever those weights do."""
+
+    spec: ModelSpec
+    model_path: str | None
+    weights: ResolvedWeights | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever the weights change (see `weights_fingerprint`)."""
+        return preset_fingerprint(self.spec, self.resolve())
+
+    def resolve(self) -> ResolvedWeights:
+        """Find the weights without loading them (fails fast with the weights message)."""
+        if self.weights is None:
+            self.weights = resolve_weights(self.spec, self.model_path)
+        return self.weights
