@@ -103,7 +103,8 @@ def _add_pause_points() -> None:
     from indexers.pipeline import Indexer
 
     working: dict[str, int | None] = {"thread": None}
-    run, encode_batch = Indexer._run, Indexer._encode_batch
+    # Indexer._commit encodes a batch, then commits it.
+    run, commit = Indexer._run, Indexer._commit
 
     @functools.wraps(run)
     def tracked_run(self, *args, **kwargs):
@@ -113,13 +114,13 @@ def _add_pause_points() -> None:
         finally:
             working["thread"] = None
 
-    @functools.wraps(encode_batch)
-    def paused_encode_batch(self, *args, **kwargs):
+    @functools.wraps(commit)
+    def paused_commit(self, *args, **kwargs):
         pause_point("work.encode")
-        return encode_batch(self, *args, **kwargs)
+        return commit(self, *args, **kwargs)
 
     Indexer._run = tracked_run
-    Indexer._encode_batch = paused_encode_batch
+    Indexer._commit = paused_commit
 
     class PausingConnection(sqlite3.Connection):
         def execute(self, sql, *args):
