@@ -266,14 +266,17 @@ class Indexer:
     ) -> None:
         primary = {kind: self.encoders.key(role) for kind, role in PRIMARY_ROLE.items()}
         needs_vectors = {i.id for i in self.catalog.items_missing_vectors(primary)}
-        on_error = self._walk_error(summary)
         scans = []
+        scan_failures: dict[str, list[tuple[str, str]]] = {}
         for root in roots:
             self.catalog.add_root(root)
+            on_error = self._walk_error(summary, scan_failures.setdefault(root.path, []))
             scans.append(
                 (root.path, walk(root.path, root.include, root.exclude, on_error=on_error))
             )
         plan = plan_changes(self.catalog, scans, needs_vectors)
+        for root_path, failures in scan_failures.items():
+            self.catalog.replace_scan_failures(root_path, failures)
         self._apply_bookkeeping(plan, summary)
         self.problems = self._unavailable_spaces({found.kind for found, _ in plan.encode})
         skip_roles = frozenset(r for r, s in ROLE_SPACE.items() if s in self.problems)
@@ -288,9 +291,16 @@ class Indexer:
             summary.notes.append(f"{space.upper()} model unavailable: {problem}")
         self._encode(jobs, segmenter, summary)
 
-    def _walk_error(self, summary: IndexSummary) -> Callable[[str, OSError], None]:
+    def _walk_error(
+        self, summary: IndexSummary, failures: list[tuple[str, str]]
+    ) -> Callable[[str, OSError], None]:
+        """Reports a scan failure in the summary and in `failures`, the root's list that the
+        catalog keeps for `status`."""
+
         def on_error(path: str, exc: OSError) -> None:
-            summary.failed.append((path, f"cannot read: {exc.strerror or exc}"))
+            failure = (path, f"cannot read: {exc.strerror or exc}")
+            summary.failed.append(failure)
+            failures.append(failure)
 
         return on_error
 

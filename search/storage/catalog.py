@@ -86,6 +86,16 @@ MIGRATIONS: list[str] = [
         DELETE FROM segments_fts WHERE rowid = old.id;
     END;
     """,
+    # 4: what a root's last scan could not take as a file at all (a named pipe, a name that
+    # is not UTF-8, an unreadable folder): failures without an item, listed by `status`.
+    """
+    CREATE TABLE scan_failures (
+        path TEXT PRIMARY KEY,
+        root TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX scan_failures_root ON scan_failures (root);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # The migration that adds the full-text tables; existing items get their rows there.
@@ -301,6 +311,16 @@ class Catalog:
         """Forget a library folder (its items are removed separately, with their vectors)."""
         with self.write(changes_vectors=False) as db:
             db.execute("DELETE FROM roots WHERE path = ?", (path,))
+            db.execute("DELETE FROM scan_failures WHERE root = ?", (path,))
+
+    def replace_scan_failures(self, root: str, failures: Sequence[tuple[str, str]]) -> None:
+        """What the latest scan of `root` could not take as a file, as (path, reason)."""
+        with self.write(changes_vectors=False) as db:
+            db.execute("DELETE FROM scan_failures WHERE root = ?", (root,))
+            db.executemany(
+                "INSERT OR REPLACE INTO scan_failures (path, root, reason) VALUES (?, ?, ?)",
+                [(path, root, reason) for path, reason in failures],
+            )
 
     # -- items --------------------------------------------------------------------------
 
@@ -592,7 +612,12 @@ class Catalog:
         return dict(rows)
 
     def failures(self) -> list[tuple[str, str]]:
-        return self._query("SELECT path, error FROM items WHERE error IS NOT NULL ORDER BY path")
+        """Every file the library could not index, with its reason: files that failed to
+        decode, and what the scans could not take as a file."""
+        return self._query(
+            "SELECT path, error FROM items WHERE error IS NOT NULL "
+            "UNION ALL SELECT path, reason FROM scan_failures ORDER BY path"
+        )
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -82,3 +84,22 @@ def test_sniffing_rejects_non_images(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(BadFileError, match=message):
         load_image(str(path))
+
+
+def test_files_the_walk_cannot_take_are_kept_as_failures_until_gone(
+    photo_library, library, index_run
+):
+    """Issue 21 item 5: `status` lists what the catalog keeps, so a named pipe or a
+    non-UTF-8 name reported by the run's summary must be kept there too."""
+    pipe = photo_library / "camera-feed.jpg"
+    os.mkfifo(pipe)
+    odd_name = os.path.join(os.fsencode(photo_library), b"caf\xe9.jpg")
+    with open(odd_name, "wb") as f:
+        f.write((photo_library / "beach.jpg").read_bytes())
+    summary = index_run(photo_library)
+    assert len(summary.failed) == 2
+    assert library.catalog.failures() == sorted(summary.failed)
+
+    pipe.unlink()
+    index_run(photo_library)
+    assert [p.rsplit("/", 1)[-1] for p, _ in library.catalog.failures()] == ["caf\\xe9.jpg"]
