@@ -51,6 +51,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
         disable_progress_bars()  # a first run's weight download shows a bar too
     encoders = _encoders(args, existing)
+    encoders.check()
     encoders.clip.resolve()
     library = existing or _library(args, create=True)
     batch_size = args.batch_size or DEFAULT_BATCH_SIZE

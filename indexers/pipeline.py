@@ -166,7 +166,9 @@ class Indexer:
 
     def run(self, roots: Sequence[Root]) -> IndexSummary:
         check_roots(roots, self.library.data_dir, self.catalog)
-        self.encoders.clip.resolve()  # a missing-weights error before anything is touched
+        # An invalid model choice or missing CLIP weights fail before anything is touched.
+        self.encoders.check()
+        self.encoders.clip.resolve()
         started = time.monotonic()
         summary = IndexSummary(self.encoders.name("clip"))
         with (
@@ -435,11 +437,25 @@ class Indexer:
             )
             return
         self.catalog.set_meta(meta_key(space), new)
-        old_keys = [k for k in self.catalog.vector_keys() if k in model_keys(previous)]
+        # A library an older Trove let record one space's model as another's (the CLIP
+        # model as its sound model): those vectors belong to the other space and stay.
+        others = self._keys_of_other_spaces(space)
+        old_keys = [
+            k for k in self.catalog.vector_keys() if k in model_keys(previous) and k not in others
+        ]
         self.catalog.drop_vectors(old_keys)
         for key in old_keys:
             self.stores.pop(key, None)
             self.library.index_path(key).unlink(missing_ok=True)
+
+    def _keys_of_other_spaces(self, space: str) -> set[str]:
+        """The vector keys this run's models of the spaces other than `space` store under."""
+        return {
+            key
+            for other in SPACES
+            if other != space
+            for key in model_keys(self.encoders.name(other))
+        }
 
 
 def _reason(exc: Exception) -> str:

@@ -12,13 +12,13 @@ from contextlib import AbstractContextManager
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from search.errors import UnknownModelError
 from search.models.registry import (
     DEFAULT_AUDIO_MODEL,
     DEFAULT_CLIP_MODEL,
     ModelSpec,
     add_preset_source,
     get_preset,
+    get_space_preset,
     list_presets,
 )
 from search.models.user_presets import UserPresets
@@ -67,19 +67,12 @@ def presets_from(data_dir: str | os.PathLike | None) -> AbstractContextManager[N
 
 def load_encoder(name: str, model_path: str | os.PathLike | None = None) -> ClipEncoder:
     """The encoder for a preset, cached by (preset, path). Weights load lazily on first use."""
-    return _clip_encoder(get_preset(name), model_path)
+    return _clip_encoder(get_space_preset(name, "clip"), model_path)
 
 
 def load_audio_encoder(name: str, model_path: str | os.PathLike | None = None) -> ClapEncoder:
     """The CLAP encoder for a preset, cached by (preset, path). Weights load lazily on first use."""
-    spec = get_preset(name)
-    if spec.space != "clap":
-        raise UnknownModelError(
-            f"{name} is not an audio model. Audio presets: "
-            + ", ".join(s.name for s in list_presets() if s.space == "clap")
-            + "."
-        )
-    return _clap_encoder(spec, model_path)
+    return _clap_encoder(get_space_preset(name, "clap"), model_path)
 
 
 # Cached by the whole spec, not the name: two data folders may each hold a fine-tuned preset

@@ -17,7 +17,7 @@ import numpy as np
 
 from search.errors import TroveError
 from search.models import load_audio_encoder, load_encoder
-from search.models.registry import DEFAULT_AUDIO_MODEL
+from search.models.registry import DEFAULT_AUDIO_MODEL, get_space_preset
 from search.models.text import DEFAULT_TEXT_MODEL, load_text_encoder
 
 if TYPE_CHECKING:
@@ -101,6 +101,18 @@ class Encoders:
     def name(self, space: str) -> str:
         given = self._given[space]
         return given if isinstance(given, str) else given.name
+
+    def check(self) -> None:
+        """Raise UnknownModelError, loading nothing, when a model named for a space is not a
+        model of that space (a sound model given as the picture model, a misspelt name): an
+        index run checks this before it records any model or vector."""
+        for space, given in self._given.items():
+            if not isinstance(given, str):
+                continue
+            if space == "text":
+                _text_encoder(given)  # builds nothing yet: the name is parsed, no weights load
+            else:
+                get_space_preset(given, space)
 
     def get(self, space: str) -> Encoder:
         """The space's encoder (raises the loader's clear error when it has no weights)."""

@@ -207,3 +207,20 @@ def get_preset(name: str) -> ModelSpec:
             return spec
     known = ", ".join(s.name for s in list_presets())
     raise UnknownModelError(f"Unknown model {name!r}. Known presets: {known}.")
+
+
+SPACE_WORDS = {"clip": ("a picture", "Picture"), "clap": ("an audio", "Audio")}
+
+
+def get_space_preset(name: str, space: str) -> ModelSpec:
+    """The preset `name`, which must be a model of `space` ("clip" or "clap"): a model of the
+    other space would store its vectors where the library looks for this space's."""
+    spec = get_preset(name)
+    if spec.space != space:
+        kind, label = SPACE_WORDS[space]
+        raise UnknownModelError(
+            f"{name} is not {kind} model. {label} presets: "
+            + ", ".join(s.name for s in list_presets() if s.space == space)
+            + "."
+        )
+    return spec

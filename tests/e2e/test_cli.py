@@ -376,3 +376,20 @@ def test_remove_a_library_folder(tmp_path: Path) -> None:
     assert status["indexes"] == {"tiny-clip": 2}
     results = search_json(trove("search", "a photo", "-k", "20", "--json", data_dir=data))
     assert sorted(r["path"] for r in results) == sorted(str(p.resolve()) for p in pets)
+
+
+def test_index_with_an_invalid_model_choice_fails_before_saving_anything(tmp_path: Path) -> None:
+    lib, data = tmp_path / "photos", tmp_path / "data"
+    make_photo(lib / "one.jpg", 1, quality=90)
+    for option, name, message in (
+        ("--audio-model", "tiny-clip", "tiny-clip is not an audio model"),
+        ("--audio-model", "nosuch", "Unknown model 'nosuch'"),
+        ("--text-model", "nosuch", "Unknown text model 'nosuch'"),
+        ("--model", "tiny-clap", "tiny-clap is not a picture model"),
+    ):
+        proc = trove("index", lib, "--model", "tiny-clip", option, name, data_dir=data)
+        assert proc.returncode == 1, (option, name, proc.stdout, proc.stderr)
+        assert message in proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert SUMMARY.search(proc.stdout) is None
+        assert not data.exists(), "an invalid model choice must not create a library"

@@ -57,3 +57,30 @@ def test_interrupted_switch_keeps_the_old_model_searchable(
     monkeypatch.setattr(vit, "encode_image_tensors", real)
     resumed = index_run(photo_library, encoder=vit)
     assert resumed.indexed == 2 and library.clip_model == "clip-vit-b-32"
+
+
+def test_a_model_of_the_wrong_space_fails_before_anything_is_saved(photo_library, library):
+    from indexers.pipeline import Indexer
+    from search.errors import UnknownModelError
+    from search.models.encoders import Encoders
+    from search.storage.catalog import Root
+
+    encoders = Encoders("tiny-clip", "tiny-clip", "tiny-text")
+    with pytest.raises(UnknownModelError, match="tiny-clip is not an audio model"):
+        Indexer(library, encoders, progress=False).run([Root(str(photo_library), (), ())])
+    assert library.catalog.counts() == {}
+    assert library.model("clip") is None and library.model("clap") is None
+
+
+def test_switching_one_spaces_model_keeps_another_spaces_vectors(photo_library, library, index_run):
+    from search.models.encoders import meta_key
+
+    index_run(photo_library)
+    photos = len(library.catalog.vectors("tiny-clip")[0])
+    # A library an older Trove left with the CLIP model's name recorded as its sound model.
+    library.catalog.set_meta(meta_key("clap"), "tiny-clip")
+    index_run(photo_library)
+    assert library.model("clap") == "tiny-clap"
+    assert len(library.catalog.vectors("tiny-clip")[0]) == photos == 6
+    hit = SearchEngine(library).search("", images=(str(photo_library / "forest.jpg"),), k=1)[0]
+    assert hit.path == str(photo_library / "forest.jpg")
