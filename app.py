@@ -26,19 +26,23 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from indexers.pipeline import DEFAULT_BATCH_SIZE, Indexer
-    from indexers.roots import check_roots
-    from search.segments import SegmentSettings
-    from search.storage.catalog import Root
+    from indexers.roots import check_roots, roots_to_index
 
     # Everything that can fail is checked before the data folder is created or changed.
     data_dir = args.data_dir or _default_data_dir()
     existing = _library(args) if DataDir(data_dir).catalog.exists() else None
+    if existing:
+        existing.refuse_if_writing()  # at once, before any model (or torch) loads
+    from indexers.pipeline import DEFAULT_BATCH_SIZE, Indexer
+    from search.segments import SegmentSettings
+
     if args.paths:
-        roots = [
-            Root(str(Path(p).expanduser().resolve()), tuple(args.include), tuple(args.exclude))
-            for p in args.paths
-        ]
+        roots = roots_to_index(
+            [str(Path(p).expanduser().resolve()) for p in args.paths],
+            args.include,
+            args.exclude,
+            existing.catalog if existing else None,
+        )
     elif existing and existing.catalog.roots():
         roots = existing.catalog.roots()
     else:

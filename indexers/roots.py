@@ -58,6 +58,20 @@ def check_folder(folder: Path, data_dir: Path) -> None:
             )
 
 
+def roots_to_index(
+    folders: Sequence[str], include: Sequence[str], exclude: Sequence[str], catalog: Catalog | None
+) -> list[Root]:
+    """The library folders an index run was given (absolute paths), with their globs: a
+    folder the library already has keeps its remembered --include globs unless new ones are
+    given, and likewise its --exclude globs."""
+    known = {root.path: root for root in catalog.roots()} if catalog is not None else {}
+    roots = []
+    for folder in folders:
+        old = known.get(folder, Root(folder, (), ()))
+        roots.append(Root(folder, tuple(include) or old.include, tuple(exclude) or old.exclude))
+    return roots
+
+
 def check_roots(roots: Sequence[Root], data_dir: Path, catalog: Catalog | None = None) -> None:
     """Refuse to start an index run when a library folder fails `check_folder`, or is empty
     while the catalog holds files from it (an unmounted drive often leaves its empty mount

@@ -195,6 +195,12 @@ class Library:
                 store.save(self.index_path(key), catalog.generation)
         return RemovedRoot(target.path, len(doomed))
 
+    def refuse_if_writing(self) -> None:
+        """AlreadyIndexingError now when another process writes to the library, so a command
+        that would write is refused before it loads any model."""
+        with self.writer():
+            pass
+
     @contextmanager
     def writer(self) -> Iterator[None]:
         """Hold the one-writer lock; a second indexer gets AlreadyIndexingError at once."""

@@ -303,10 +303,13 @@ def test_models_commands(tmp_path: Path) -> None:
 
 def test_demo_without_weights_explains_what_works(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    proc = ok(
-        trove("demo", "--data-dir", data, data_dir=tmp_path / "env-data", hf_home=tmp_path / "hf")
+    proc = trove(
+        "demo", "--data-dir", data, data_dir=tmp_path / "env-data", hf_home=tmp_path / "hf"
     )
-    out = proc.stdout
+    # A script running the demo learns from the exit status that nothing was searched.
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    out = proc.stderr
     assert "works now" in out
     assert "needs weights" in out
     assert "models download clip-vit-b-32" in out
@@ -378,6 +381,42 @@ def test_remove_a_library_folder(tmp_path: Path) -> None:
     assert sorted(r["path"] for r in results) == sorted(str(p.resolve()) for p in pets)
 
 
+def test_index_folder_again_keeps_its_remembered_globs(tmp_path: Path) -> None:
+    """Issue 21 item 8: `index FOLDER` without --exclude keeps the folder's remembered globs;
+    new ones given replace them."""
+    lib, data = tmp_path / "photos", tmp_path / "data"
+    make_photo(lib / "keep.jpg", 1, quality=90)
+    make_photo(lib / "drafts" / "draft.jpg", 2, quality=90)
+
+    counts = summary(
+        ok(trove("index", lib, "--model", "tiny-clip", "--exclude", "drafts", data_dir=data)).stdout
+    )
+    assert counts["indexed"] == 1
+    counts = summary(ok(trove("index", lib, data_dir=data)).stdout)
+    assert (counts["indexed"], counts["unchanged"], counts["removed"]) == (0, 1, 0)
+    counts = summary(ok(trove("index", lib, "--exclude", "*.tmp", data_dir=data)).stdout)
+    assert (counts["indexed"], counts["unchanged"]) == (1, 1)
+
+
+def test_second_writer_is_refused_before_any_model_loads(indexed: Indexed, tmp_path: Path):
+    """Issue 21 item 8: the refusal comes at once, before models (here: weights that are not
+    on this machine, which would fail with their own message) are looked at."""
+    from search.library import Library
+
+    data = tmp_path / "data"
+    shutil.copytree(indexed.data, data)
+    library = Library(data)
+    try:
+        with library.writer():
+            proc = trove(
+                "index", "--model", "clip-vit-b-32", data_dir=data, hf_home=tmp_path / "no-hf"
+            )
+    finally:
+        library.close()
+    assert proc.returncode == 1
+    assert "Already indexing" in proc.stderr, proc.stderr
+
+
 def test_index_with_an_invalid_model_choice_fails_before_saving_anything(tmp_path: Path) -> None:
     lib, data = tmp_path / "photos", tmp_path / "data"
     make_photo(lib / "one.jpg", 1, quality=90)
@@ -393,3 +432,19 @@ def test_index_with_an_invalid_model_choice_fails_before_saving_anything(tmp_pat
         assert "Traceback" not in proc.stderr
         assert SUMMARY.search(proc.stdout) is None
         assert not data.exists(), "an invalid model choice must not create a library"
+
+
+def test_search_checks_the_models_it_is_given(indexed: Indexed) -> None:
+    """Issue 21 item 7: an unknown or wrong-space model on `search` is named as such (not
+    sent to `index`), and --audio-model/--text-model are checked, not ignored."""
+    for option, name, message in (
+        ("--model", "nosuch", "Unknown model 'nosuch'"),
+        ("--audio-model", "nosuch", "Unknown model 'nosuch'"),
+        ("--audio-model", "tiny-clip", "tiny-clip is not an audio model"),
+        ("--text-model", "nosuch", "Unknown text model 'nosuch'"),
+    ):
+        proc = trove("search", "cat", option, name, data_dir=indexed.data)
+        assert proc.returncode == 1, (option, name, proc.stdout, proc.stderr)
+        assert message in proc.stderr
+        assert f"index {option} {name}" not in proc.stderr
+        assert proc.stdout == ""
