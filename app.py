@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from search.errors import TroveError
@@ -129,7 +130,8 @@ def cmd_search(args: argparse.Namespace) -> int:
             "`python app.py index ~/Pictures`.",
             file=sys.stderr,
         )
-    for rank, r in enumerate(results, 1):
+    # A page after --offset continues the numbering of the pages before it.
+    for rank, r in enumerate(results, args.offset + 1):
         moment = f"  {r.start:.1f}-{r.end:.1f} s" if r.start is not None else ""
         if not args.json:
             print(f"{rank:3d}  {format_score(r.score)}  {r.kind:<8} {r.path}{moment}")
@@ -389,6 +391,31 @@ def _weights_here(spec) -> str:
     return "weights: here" if weights_present(spec) else "weights: not here"
 
 
+def _number_option(kind: type, allowed: Callable[[float], bool], rule: str):
+    """An argparse type: a number of `kind` that `allowed` accepts, else `rule` as the error
+    (refused as the command is read, before anything loads or is written)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__} number") from None
+        if not allowed(value):
+            raise argparse.ArgumentTypeError(f"{rule} (got {text})")
+        return value
+
+    return parse
+
+
+RESULT_COUNT = _number_option(int, lambda n: n >= 1, "must be at least 1: how many results to show")
+FRAME_RATE = _number_option(
+    float,
+    lambda fps: fps > 0,
+    "must be above 0: frames sampled per second of video, e.g. 0.5 or 2",
+)
+PORT = _number_option(int, lambda n: 1 <= n <= 65535, "must be a TCP port from 1 to 65535")
+
+
 def _search_kinds() -> list[str]:
     # search.decode.kinds is light (no torch), so the parser can list the kinds at import time.
     from search.decode.kinds import KIND_BY_EXTENSION
@@ -449,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--frame-rate",
-        type=float,
+        type=FRAME_RATE,
         metavar="FPS",
         help="video frames sampled per second of footage (default 1; capped per video)",
     )
@@ -481,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a short clip to search by: its frames and its sound (repeatable)",
     )
-    p.add_argument("-k", type=int, default=10, help="number of results")
+    p.add_argument("-k", type=RESULT_COUNT, default=10, help="number of results")
     p.add_argument("--offset", type=int, default=0, help="skip this many results (paging)")
     p.add_argument(
         "--kind",
@@ -566,7 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to bind (default 127.0.0.1: this machine only; another one, e.g. 0.0.0.0 "
         "for every network, needs --auth)",
     )
-    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--port", type=PORT, default=7860, help="port (default 7860)")
     p.add_argument(
         "--share", action="store_true", help="also serve on a public share link (needs --auth)"
     )
@@ -583,7 +610,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
-    args = build_parser().parse_args(argv or ["serve"])
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["serve", *argv]  # the bare command is the web UI, and takes serve's options
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="trove: %(message)s")
     for ours in ("search", "indexers"):
         logging.getLogger(ours).setLevel(logging.INFO)

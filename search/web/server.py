@@ -3,6 +3,8 @@ page's CSS and the upload limit; `serve` launches it where search/web/access.py 
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +84,7 @@ def serve(
     until interrupted; otherwise returns once the server is up.
     """
     check_exposure(host, share, auth)
+    check_port(host, port)
     ui = TroveUI(data_dir, model, model_path)
     demo, options = create_app(ui)
     ui.warm_up()
@@ -95,8 +98,43 @@ def serve(
             prevent_thread_lock=not block,
             **options,
         )
-    except OSError as exc:
-        raise TroveError(
-            f"Cannot serve on {host}:{port}: {exc}. Choose another port with --port."
-        ) from None
+    except OSError:
+        # Gradio's own message points at its launch() arguments; the port was free a moment
+        # ago (check_port), so another program has just taken it.
+        raise TroveError(_taken(host, port)) from None
     return demo, ui
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse (TroveError) a `host`:`port` this machine cannot listen on, saying why and
+    which option changes it, before the model and the library are opened."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise TroveError(
+            f"Cannot serve on {host}:{port}: {host} is not a known address ({exc.strerror}). "
+            "Give --host an address of this machine, e.g. 127.0.0.1."
+        ) from None
+    with socket.socket(family, kind, proto) as probe:
+        # As the server binds: a port left in TIME_WAIT by a server just stopped is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise TroveError(_taken(host, port)) from None
+            if exc.errno == errno.EACCES:
+                why = "ports below 1024 need administrator rights; choose one above with --port"
+            elif exc.errno == errno.EADDRNOTAVAIL:
+                why = f"{host} is not an address of this machine; give --host one that is"
+            else:
+                why = f"{exc.strerror or exc}; choose another port with --port"
+            raise TroveError(f"Cannot serve on {host}:{port}: {why}.") from None
+
+
+def _taken(host: str, port: int) -> str:
+    other = port + 1 if port < 65535 else port - 1
+    return (
+        f"Cannot serve on {host}:{port}: port {port} is taken (another program, or another "
+        f"Trove, listens there). Stop it, or choose another port, e.g. --port {other}."
+    )

@@ -1,0 +1,71 @@
+"""End-to-end: what the real `app.py` CLI tells a user who makes an ordinary mistake (issue 21):
+one clear paragraph naming what is wrong, never a traceback, refused before anything starts."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.app_process import free_port, run_app
+from tests.media import make_photo
+
+pytestmark = pytest.mark.slow
+
+
+def trove(*args: str | Path, data_dir: Path | None = None):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return run_app(*args, env=env, data_dir=data_dir)
+
+
+def refused(proc, *fragments: str) -> str:
+    """The error of a command that failed without a traceback, checked to name `fragments`."""
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "Traceback" not in out, out
+    for fragment in fragments:
+        assert fragment in out, f"{fragment!r} not in:\n{out}"
+    return out
+
+
+def test_out_of_range_numbers_are_refused_as_the_command_is_read(tmp_path: Path) -> None:
+    out = refused(trove("search", "cat", "-k", "0", data_dir=tmp_path), "-k", "at least 1")
+    assert "nothing matches" not in out
+    for rate in ("-1", "0"):
+        refused(
+            trove("index", tmp_path, "--frame-rate", rate, data_dir=tmp_path / "data"),
+            "--frame-rate",
+            "above 0",
+        )
+    assert not (tmp_path / "data").exists(), "a refused command must not create the library"
+    # The bare command is `serve`: its options work without the word, and a port that cannot
+    # exist is refused by name.
+    for argv in (["serve", "--port", "99999"], ["--port", "99999"]):
+        refused(trove(*argv, data_dir=tmp_path), "--port", "1 to 65535")
+
+
+def test_a_port_in_use_is_named_with_the_way_out(tmp_path: Path) -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        out = refused(
+            trove("serve", "--port", port, "--model", "tiny-clip", data_dir=tmp_path),
+            f"port {port}",
+            "--port",
+        )
+    assert "launch()" not in out and "GRADIO_SERVER_PORT" not in out, out
+
+
+def test_paged_results_are_numbered_from_the_offset_on(tmp_path: Path) -> None:
+    lib, data = tmp_path / "photos", tmp_path / "data"
+    for i in range(6):
+        make_photo(lib / f"photo{i}.jpg", seed=i, quality=90)
+    assert trove("index", lib, "--model", "tiny-clip", data_dir=data).returncode == 0
+    proc = trove("search", "a photo", "--offset", "3", "-k", "2", data_dir=data)
+    ranks = [int(m[1]) for m in re.finditer(r"^\s*(\d+)\s", proc.stdout, re.MULTILINE)]
+    assert ranks == [4, 5], proc.stdout + proc.stderr
+
