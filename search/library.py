@@ -23,7 +23,7 @@ from search.errors import (
 )
 from search.models import ClipEncoder, load_encoder
 from search.models.encoders import meta_key
-from search.models.registry import DEFAULT_CLIP_MODEL
+from search.models.registry import DEFAULT_CLIP_MODEL, get_space_preset
 from search.storage.catalog import Catalog
 from search.storage.datadir import DataDir
 from search.storage.store import VectorStore, open_store
@@ -141,6 +141,8 @@ class Library:
         """The encoder to search with: the library's own model, unless a different one is
         asked for, which would compare vectors from two unrelated spaces."""
         built = self.clip_model
+        if requested:
+            get_space_preset(requested, "clip")  # a misspelt name is named, not sent to `index`
         if built and requested and requested != built:
             raise ModelMismatchError(
                 f"This library was indexed with {built}; searching it with {requested} would "

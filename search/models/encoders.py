@@ -107,12 +107,8 @@ class Encoders:
         model of that space (a sound model given as the picture model, a misspelt name): an
         index run checks this before it records any model or vector."""
         for space, given in self._given.items():
-            if not isinstance(given, str):
-                continue
-            if space == "text":
-                _text_encoder(given)  # builds nothing yet: the name is parsed, no weights load
-            else:
-                get_space_preset(given, space)
+            if isinstance(given, str):
+                check_model(space, given)
 
     def get(self, space: str) -> Encoder:
         """The space's encoder (raises the loader's clear error when it has no weights)."""
@@ -147,6 +143,14 @@ class Encoders:
 
     def dim(self, role: str) -> int:
         return self.get(ROLE_SPACE[role]).dim
+
+
+def check_model(space: str, name: str) -> None:
+    """Raise UnknownModelError, loading nothing, unless `name` names a model of `space`."""
+    if space == "text":
+        _text_encoder(name)  # builds nothing yet: the name is parsed, no weights load
+    else:
+        get_space_preset(name, space)
 
 
 def _load(space: str, name: str, path: str | None) -> Encoder:
