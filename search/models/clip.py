@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 import threading
 from collections.abc import Sequence
 
@@ -19,9 +20,12 @@ from search.models.registry import CONFIG_DIR, ModelSpec
 from search.models.weights import (
     PresetWeights,
     ResolvedWeights,
+    unusable_checkpoint,
 )
 
 TEXT_BATCH = 64
+# What torch.load and load_state_dict raise for a checkpoint of another model, or a damaged one.
+CHECKPOINT_ERRORS = (RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError)
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
@@ -100,11 +104,18 @@ class ClipEncoder(PresetWeights):
         weights = self.resolve()
         open_clip.add_model_config(CONFIG_DIR)
         with _random_init(self.spec.seed) if weights.path is None else contextlib.nullcontext():
-            model = open_clip.create_model(
-                self.spec.architecture,
-                pretrained=str(weights.path) if weights.path else None,
-                device=self.device,
-            )
+            try:
+                model = open_clip.create_model(
+                    self.spec.architecture,
+                    pretrained=str(weights.path) if weights.path else None,
+                    device=self.device,
+                )
+            except CHECKPOINT_ERRORS as exc:
+                if weights.path is None:
+                    raise
+                # The file's format was checked as it was found; its content shows only now.
+                problem = f"it does not fit {self.spec.name} ({_first_line(exc)})"
+                raise unusable_checkpoint(self.spec, weights.path, problem) from None
         model.eval()
         if self.spec.adapter:
             apply_adapter(model, self.spec)
@@ -185,6 +196,11 @@ def _encode_text(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     if isinstance(model.text_projection, torch.nn.Linear):
         return model.text_projection(x)
     return x @ model.text_projection
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return line if len(line) <= limit else line[:limit] + "..."
 
 
 @contextlib.contextmanager

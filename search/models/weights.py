@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import socket
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -150,14 +151,14 @@ def download_weights(spec: ModelSpec) -> ResolvedWeights:
 
 def _local_checkpoint(spec: ModelSpec, path: Path) -> Path:
     if path.is_file():
-        return path
+        return _readable_checkpoint(spec, path)
     if path.is_dir():
         for filename in spec.weight_files:
             if (path / filename).is_file():
-                return path / filename
+                return _readable_checkpoint(spec, path / filename)
         candidates = sorted(p for p in path.iterdir() if p.suffix in WEIGHT_SUFFIXES)
         if len(candidates) == 1:
-            return candidates[0]
+            return _readable_checkpoint(spec, candidates[0])
         found = ", ".join(p.name for p in candidates) or "no weight files"
         raise WeightsNotFoundError(
             f"{_flags(spec)[1]} {path} is a folder, but Trove cannot tell which file holds the "
@@ -172,6 +173,46 @@ def _local_checkpoint(spec: ModelSpec, path: Path) -> Path:
         )
     raise WeightsNotFoundError(
         f"{_flags(spec)[1]} {path} does not exist. Pass the {spec.name} {what}."
+    )
+
+
+# A torch checkpoint is a zip archive (torch.save since 1.6) or a pickle (protocol 2 and up
+# start with this byte); anything else fails deep inside torch.load.
+PICKLE_PROTO = b"\x80"
+
+
+def _readable_checkpoint(spec: ModelSpec, path: Path) -> Path:
+    """`path`, once its format is seen to be a checkpoint's, else WeightsNotFoundError naming
+    the file and what is wrong with it. Reads the header only, never the weights."""
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(path, framework="pt"):
+                return path
+        except (SafetensorError, OSError) as exc:
+            problem = f"it is not a readable safetensors file ({exc})"
+    else:
+        try:
+            with path.open("rb") as f:
+                start = f.read(1)
+        except OSError as exc:
+            problem = f"it cannot be read ({exc.strerror or exc})"
+        else:
+            if start == PICKLE_PROTO or zipfile.is_zipfile(path):
+                return path
+            problem = "it is neither a torch checkpoint (a zip or pickle file) nor safetensors"
+    raise unusable_checkpoint(spec, path, problem)
+
+
+def unusable_checkpoint(spec: ModelSpec, path: Path, problem: str) -> WeightsNotFoundError:
+    """The error for a local checkpoint of `spec` that cannot be used: which file, what is
+    wrong with it (`problem`), what to pass instead."""
+    flag = _flags(spec)[1]
+    return WeightsNotFoundError(
+        f"{flag} {path} is not a {spec.name} checkpoint: {problem}. It may be damaged or "
+        f"another kind of file: pass the {spec.name} checkpoint itself, or drop {flag} to use "
+        f"the {spec.name} weights of the Hugging Face cache."
     )
 
 
@@ -283,13 +324,13 @@ def _missing_weights_message(spec: ModelSpec, download_note: str, retry: bool = 
             f"To fix: check the connection to {constants.ENDPOINT} and run {command} again "
             f"(files already fetched whole are not fetched again); or run it on a machine with "
             f"internet and copy its Hugging Face cache folder to this machine (or set HF_HOME "
-            f"to it), or pass {path_flag} /path/to/{spec.weight_files[0]}. "
+            f"to it), or pass {path_flag} {_path_example(spec)}. "
         )
     else:
         fix = (
             f"To fix: on a machine with internet run {command} and copy its Hugging Face "
             f"cache folder to this machine (or set HF_HOME to it), or pass "
-            f"{path_flag} /path/to/{spec.weight_files[0]}. "
+            f"{path_flag} {_path_example(spec)}. "
         )
     return (
         f"No weights for model {spec.name} ({spec.architecture}, {spec.pretrained}) on this "
@@ -299,6 +340,17 @@ def _missing_weights_message(spec: ModelSpec, download_note: str, retry: bool = 
         f"To try Trove without weights, add `{model_flag} {tiny}` (an untrained model: the "
         f"pipeline works, the rankings do not mean anything)."
     )
+
+
+def _path_example(spec: ModelSpec) -> str:
+    """What the path option takes: the weight file, or for a transformers checkpoint the
+    folder that holds it with its support files (the weights alone cannot be loaded)."""
+    if spec.support_files:
+        return (
+            f"/path/to/{spec.name}-folder (holding {spec.weight_files[0]} and the files "
+            "named above)"
+        )
+    return f"/path/to/{spec.weight_files[0]}"
 
 
 def _cache_state(spec: ModelSpec) -> str:

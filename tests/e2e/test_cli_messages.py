@@ -69,3 +69,17 @@ def test_paged_results_are_numbered_from_the_offset_on(tmp_path: Path) -> None:
     ranks = [int(m[1]) for m in re.finditer(r"^\s*(\d+)\s", proc.stdout, re.MULTILINE)]
     assert ranks == [4, 5], proc.stdout + proc.stderr
 
+
+def test_a_junk_checkpoint_is_named_with_what_is_wrong(tmp_path: Path) -> None:
+    lib = tmp_path / "photos"
+    make_photo(lib / "one.jpg", seed=1, quality=90)
+    for name in ("junk.safetensors", "junk.pt"):
+        junk = tmp_path / name
+        junk.write_text("this is not a checkpoint\n")
+        args = ("--model", "clip-vit-b-32", "--model-path", junk)
+        out = refused(trove("index", lib, *args, data_dir=tmp_path / "data"), str(junk))
+        assert len(out.strip().splitlines()) == 1, out
+        assert not (tmp_path / "data").exists()
+    info = trove("models", "info", "clip-vit-b-32", "--model-path", tmp_path / "junk.safetensors")
+    assert "on this machine: no" in info.stdout, info.stdout + info.stderr
+    assert "on this machine: yes" not in info.stdout
