@@ -99,6 +99,13 @@ def parse_query(
             "The query is empty: type some words, or give a file with --image, --audio or --video."
         )
     if not any(t.weight > 0 for t in terms):
+        zero = next((t for t in terms if t.weight == 0), None)
+        if zero is not None:
+            term = f'"{zero.value}"' if " " in zero.value else zero.value
+            raise QueryError(
+                f'No term of the query counts: a weight of 0 on "{zero.value}" adds nothing. '
+                f"Give what you want a weight above 0 (e.g. 0.5:{term}), or no weight."
+            )
         raise QueryError(
             "The query has only negative terms. Say what you want, then what to avoid: "
             '"beach" - "people".'

@@ -67,3 +67,12 @@ def test_errors_say_what_is_wrong(query, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(QueryError, match=message):
         parse_query(query)
+
+
+@pytest.mark.parametrize("query", ["0:cat", '0:"cat" - dog', "0.0:cat + 0:dog"])
+def test_a_zero_weight_is_named_not_called_negative(query):
+    with pytest.raises(QueryError) as caught:
+        parse_query(query)
+    message = str(caught.value)
+    assert "negative" not in message
+    assert 'a weight of 0 on "cat"' in message and "above 0" in message
