@@ -107,6 +107,13 @@ class FinetuneResult:
             f"Best epoch {self.best_epoch} of {self.epochs_run}. Saved as preset {self.name} "
             f"({self.folder}); re-index with it: python app.py index --model {self.name}{where}"
         )
+        if self.best_epoch == 0:
+            # The weights kept are the ones validation liked best: here, the untouched base.
+            out.append(
+                "Training did not improve on the base model: no epoch beat it on the "
+                "validation pairs, so the preset holds the base model's weights. More or "
+                "more varied pairs, or another --train or --lr, may help."
+            )
         return out
 
 
@@ -146,6 +153,12 @@ def finetune(
         raise TroveError(
             f"Fine-tuning trains CLIP (pictures) and CLAP (sounds) presets; {spec.name} is "
             f"a {spec.space} model."
+        )
+    if not spec.finetunable:
+        # Refused by the preset, before its weights are looked for (or downloaded).
+        raise TroveError(
+            f"Fine-tuning {spec.name} is not supported: it trains OpenCLIP ViT models "
+            "(clip-vit-b-32, clip-vit-l-14, tiny-clip) and CLAP presets."
         )
     data_dir = DataDir(config.data_dir) if config.data_dir else DataDir.default()
     folder = data_dir.models / config.out

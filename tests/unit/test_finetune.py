@@ -338,3 +338,17 @@ def test_finetuning_tiny_clap_on_captioned_sounds(data_dir, tmp_path):
     np.testing.assert_array_equal(tuned.encode_texts(texts), fresh.encode_texts(texts))
     assert not np.allclose(tuned.encode_texts(texts), base.encode_texts(texts), atol=1e-3)
     assert tuned.fingerprint != base.fingerprint
+
+
+def test_a_preset_that_did_not_improve_says_so(data_dir, tmp_path, capsys):
+    """Issue 21 item 8: best epoch 0 means no epoch beat the base model on the validation
+    pairs (here: a learning rate too small to move a ranking); the report must say so."""
+    pairs = write_shape_pairs(tmp_path, 60, seed=6)
+    args = _parser().parse_args(
+        ["finetune", "--pairs", str(pairs), "--model", "tiny-clip", "--out", "no-gain"]
+        + ["--epochs", "2", "--lr", "1e-12", "--quiet"]
+    )
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "Best epoch 0 of 2" in out
+    assert "Training did not improve on the base model" in out
