@@ -14,6 +14,7 @@ docs/ranking.md's "Hybrid ranking" table is rendered from it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
 
 # The weight of meaning against words, chosen by running the engine at each alpha: the
@@ -49,10 +50,13 @@ def _normalise(scored: Scored, floor: float) -> dict[Hashable, float]:
 def fuse_on_semantic_scale(
     semantic: Scored, lexical: Scored, floor: float, alpha: float = BLEND_ALPHA
 ) -> list[tuple[Hashable, float]]:
-    """The blend's ranking, in the semantic scores' own units: a key's similarity plus a
-    bonus for its word match, (1 - alpha) / alpha * (best - floor) * normalised BM25, so a
-    key with no word match keeps its similarity (clipped at `floor`, the similarity of an
-    unrelated item). The engine shows this as the score: monotonic in the blend.
+    """The blend's ranking, on the similarity scale and never past 1. A key's score is its
+    similarity (clipped at `floor`, what an unrelated item scores) plus a bonus for its word
+    match, (1 - alpha) / alpha * (best - floor) * normalised BM25; past the best similarity
+    the bonus is compressed (1 - exp) into what is left below 1, so a strong word match
+    comes close to 1 and never passes it. The engine shows this as the score: monotonic in
+    the blend, so the order is the blend's, and the minimum-score filter's -1..1 covers
+    every score.
 
     `alpha` 1 is the semantic ranking alone; `alpha` 0 is the word ranking alone, scored by
     BM25 relative to the best word match, in [0, 1]; keys without a word match are left out.
@@ -63,5 +67,18 @@ def fuse_on_semantic_scale(
     span = best - floor
     blended = calibrated_blend(semantic, lexical, alpha=alpha, cosine_floor=floor)
     if span <= 0:
-        return [(key, floor + (1 - alpha) * score) for key, score in blended]
-    return [(key, floor + score * span / alpha) for key, score in blended]
+        raw = [(key, floor + (1 - alpha) * blend) for key, blend in blended]
+    else:
+        raw = [(key, floor + blend * span / alpha) for key, blend in blended]
+    ceiling = max(best, floor)  # what meaning alone reaches
+    return [(key, _below_one(score, ceiling)) for key, score in raw]
+
+
+def _below_one(score: float, ceiling: float) -> float:
+    """`score` up to `ceiling`; above it, the excess compressed into what is left below 1."""
+    if score <= ceiling:
+        return score
+    headroom = 1.0 - ceiling
+    if headroom <= 0:
+        return 1.0
+    return ceiling + headroom * -math.expm1(-(score - ceiling) / headroom)

@@ -10,9 +10,12 @@ match it. The demo documents (assets/demo/documents) answer their queries the sa
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench import fusion
 from indexers.pipeline import Indexer
@@ -127,8 +130,28 @@ def test_on_the_semantic_scale_a_word_match_is_a_bonus():
     lexical = [("b", 6.0)]
     fused = dict(fuse_on_semantic_scale(semantic, lexical, floor=0.15, alpha=0.5))
     assert fused["a"] == pytest.approx(0.65)  # no word match: its own similarity
-    assert fused["b"] == pytest.approx(0.40 + 0.50)  # plus (1 - a) / a * (best - floor) * 1
+    # Its similarity plus (1 - a) / a * (best - floor) * 1 is 0.90, past the best similarity
+    # (0.65): the 0.25 beyond it is compressed into the 0.35 left below 1.
+    assert fused["b"] == pytest.approx(0.65 + 0.35 * (1 - math.exp(-0.25 / 0.35)))
     assert fuse_on_semantic_scale(semantic, lexical, floor=0.15, alpha=0.0) == [("b", 1.0)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.floats(-1, 1), min_size=1, max_size=12),
+    st.lists(st.floats(0.01, 50), max_size=12),
+    st.floats(-0.5, 0.9),
+    st.sampled_from([0.1, BLEND_ALPHA, 0.5, 0.9, 1.0]),
+)
+def test_fused_scores_never_pass_one_and_keep_the_blend_order(sims, bm25, floor, alpha):
+    semantic = [(f"s{i}", s) for i, s in enumerate(sims)]
+    lexical = [(f"s{i}", b) for i, b in enumerate(bm25)]
+    fused = fuse_on_semantic_scale(semantic, lexical, floor=floor, alpha=alpha)
+    blended = calibrated_blend(semantic, lexical, alpha=alpha, cosine_floor=floor)
+    assert [k for k, _ in fused] == [k for k, _ in blended]
+    scores = [score for _, score in fused]
+    assert max(scores) <= 1.0
+    assert scores == sorted(scores, reverse=True)
 
 
 @pytest.fixture(scope="module")
