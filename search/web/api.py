@@ -5,6 +5,7 @@ The endpoints that change the library pass the caller's request to `require_mana
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from search.web.media import file_url
 from search.web.render import one_line
 from search.web.service import PAGE_SIZE, SearchRequest, TroveUI
 
+log = logging.getLogger(__name__)
+
 
 def register_api(ui: TroveUI) -> None:
     """The public API: one named endpoint per operation (see docs/web.md's API section)."""
@@ -29,7 +32,11 @@ def register_api(ui: TroveUI) -> None:
         try:
             return fn()
         except TroveError as exc:
-            raise gr.Error(one_line(str(exc))) from None
+            # The caller's mistake (a bad date, a missing folder): one line in the server's log,
+            # as the client gets it. A traceback is kept for what is not a TroveError: a bug.
+            message = one_line(str(exc))
+            log.info("Refused: %s", message)
+            raise gr.Error(message, print_exception=False) from None
 
     def search(
         query: str = "",

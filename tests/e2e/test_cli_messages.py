@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app_process import free_port, run_app
+from tests.app_process import free_port, run_app, serving
 from tests.media import make_photo
 
 pytestmark = pytest.mark.slow
@@ -83,3 +83,24 @@ def test_a_junk_checkpoint_is_named_with_what_is_wrong(tmp_path: Path) -> None:
     info = trove("models", "info", "clip-vit-b-32", "--model-path", tmp_path / "junk.safetensors")
     assert "on this machine: no" in info.stdout, info.stdout + info.stderr
     assert "on this machine: yes" not in info.stdout
+
+
+def test_the_server_logs_one_line_per_user_error(tmp_path: Path) -> None:
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    lib, data = tmp_path / "photos", tmp_path / "data"
+    make_photo(lib / "one.jpg", seed=1, quality=90)
+    assert trove("index", lib, "--model", "tiny-clip", "--quiet", data_dir=data).returncode == 0
+    missing = tmp_path / "no-such-folder"
+    with serving(["--library", data, "--model", "tiny-clip"], tmp_path) as (url, _, log):
+        client = Client(url, verbose=False)
+        with pytest.raises(AppError, match="not-a-date"):
+            client.predict(query="a photo", after="not-a-date", api_name="/search")
+        with pytest.raises(AppError, match="no-such-folder"):
+            client.predict(path=str(missing), api_name="/add_root")
+        served = log.read_text()
+    assert "Traceback" not in served, served
+    refusals = [line for line in served.splitlines() if "not-a-date" in line or "no-such" in line]
+    assert len(refusals) == 2, served
+
