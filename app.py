@@ -51,10 +51,6 @@ def cmd_index(args: argparse.Namespace) -> int:
             "Nothing to index yet: give a folder, e.g. `python app.py index ~/Pictures`."
         )
     check_roots(roots, DataDir(data_dir).root, existing.catalog if existing else None)
-    if args.quiet:
-        from huggingface_hub.utils import disable_progress_bars
-
-        disable_progress_bars()  # a first run's weight download shows a bar too
     encoders = _encoders(args, existing)
     encoders.check()
     encoders.clip.resolve()
@@ -664,12 +660,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _be_quiet() -> None:
+    """--quiet: no progress bars (a first run's weight download, transformers' "Loading
+    weights") and none of the notes native decoders write straight to file descriptor 2
+    (mpg123's "Illegal Audio-MPEG-Header", "Xing stream size off"). Python's own messages,
+    errors and warnings included, still reach stderr."""
+    from huggingface_hub.utils import disable_progress_bars
+
+    # transformers reads this once, when it is first imported: nothing has imported it yet.
+    disable_progress_bars()
+    sys.stderr.flush()
+    own = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)  # decode workers, started later, inherit this descriptor 2
+    os.close(devnull)
+    sys.stderr = os.fdopen(own, "w", buffering=1, errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["serve", *argv]  # the bare command is the web UI, and takes serve's options
     args = build_parser().parse_args(argv)
+    if getattr(args, "quiet", False):
+        _be_quiet()  # before the log handler takes sys.stderr
     logging.basicConfig(level=logging.WARNING, format="trove: %(message)s")
     for ours in ("search", "indexers"):
         logging.getLogger(ours).setLevel(logging.INFO)

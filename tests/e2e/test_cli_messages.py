@@ -12,6 +12,7 @@ import pytest
 
 from tests.app_process import free_port, run_app, serving
 from tests.media import make_photo
+from tests.media_audio import tone, write_audio
 
 pytestmark = pytest.mark.slow
 
@@ -104,3 +105,20 @@ def test_the_server_logs_one_line_per_user_error(tmp_path: Path) -> None:
     refusals = [line for line in served.splitlines() if "not-a-date" in line or "no-such" in line]
     assert len(refusals) == 2, served
 
+
+def test_quiet_silences_weight_bars_and_decoder_notes(tmp_path: Path) -> None:
+    lib = tmp_path / "sounds"
+    song = write_audio(lib / "song.mp3", tone(440, 4.0))
+    # Bytes after the last frame: mpg123 notes on stderr that its header's size is off.
+    song.write_bytes(song.read_bytes() + bytes(range(256)) * 16)
+    models = ("--model", "tiny-clip", "--audio-model", "tiny-clap")
+    loud = trove("index", lib, *models, data_dir=tmp_path / "loud")
+    assert loud.returncode == 0 and "Xing" in loud.stderr, loud.stderr  # the note to silence
+    quiet = trove("index", lib, *models, "--quiet", data_dir=tmp_path / "quiet")
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    # The demo loads its text model (transformers' "Loading weights" bar) before it indexes.
+    demo = trove("demo", "--model", "tiny-clip", "--quiet", data_dir=tmp_path / "demo")
+    assert demo.returncode == 0, demo.stderr
+    assert "Loading weights" not in demo.stderr and "%|" not in demo.stderr, demo.stderr
+    # What goes wrong is still said under --quiet.
+    refused(trove("index", tmp_path / "nowhere", "--quiet", data_dir=tmp_path / "q2"), "nowhere")
