@@ -524,8 +524,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="images per encoder batch")
     p.add_argument(
         "--ocr",
-        action="store_true",
-        help="read the text inside photos and screenshots (tesseract; costs time per photo)",
+        action=argparse.BooleanOptionalAction,
+        help="read the text inside photos and screenshots (tesseract; costs time per photo); "
+        "the library keeps the choice, --no-ocr turns it off (either re-reads its photos "
+        "and documents)",
     )
     p.add_argument(
         "--frame-rate",

@@ -39,7 +39,9 @@ from search.segments import (
     Decoded,
     Segmenter,
     SegmentSettings,
+    SettingChange,
     encode_segments,
+    files_to_redo,
     remember_settings,
 )
 from search.storage.catalog import EncodedItem, EncodedSegment, Root, Saved
@@ -176,13 +178,13 @@ class Indexer:
             IsolatedDecoder(workers=self.workers, timeout_s=NATIVE_TIMEOUT_S) as isolation,
         ):
             previous = {space: self.library.model(space) for space in SPACES}
-            self.settings = remember_settings(self.catalog, self.settings)
+            self.settings, changes = remember_settings(self.catalog, self.settings)
             if previous["clip"] is None:
                 self.catalog.set_meta(meta_key("clip"), self.encoders.name("clip"))
             self._open_stores()
             in_sync_with = self.catalog.generation
             try:
-                self._run(roots, isolation, summary)
+                self._run(roots, isolation, summary, changes)
             except (KeyboardInterrupt, _StopRequested):
                 summary.interrupted = True
             finally:
@@ -264,10 +266,23 @@ class Indexer:
         return problems
 
     def _run(
-        self, roots: Sequence[Root], isolation: IsolatedDecoder, summary: IndexSummary
+        self,
+        roots: Sequence[Root],
+        isolation: IsolatedDecoder,
+        summary: IndexSummary,
+        changes: Sequence[SettingChange],
     ) -> None:
         primary = {kind: self.encoders.key(role) for kind, role in PRIMARY_ROLE.items()}
         needs_vectors = {i.id for i in self.catalog.items_missing_vectors(primary)}
+        # Files processed before a setting changed what they yield are processed again.
+        for kind, since in files_to_redo(self.catalog).items():
+            redo = self.catalog.items_processed_before(kind, since)
+            needs_vectors.update(redo)
+            for change in changes:
+                if kind in change.kinds and redo:
+                    summary.notes.append(
+                        f"{change.description}: {len(redo)} {kind} file(s) processed again."
+                    )
         scans = []
         scan_failures: dict[str, list[tuple[str, str]]] = {}
         for root in roots:

@@ -14,9 +14,11 @@ decompression-bomb guard bounds them.
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
@@ -91,27 +93,74 @@ PRIMARY_ROLE = {"image": "image", "audio": "audio", "video": "image", "document"
 
 @dataclass(frozen=True)
 class SegmentSettings:
-    ocr: bool = False
+    """What an index run asks of the segmenter; None is "the library's own" (or the default
+    for a library that has none)."""
+
+    ocr: bool | None = None
     # Video frames per second of footage (the cap per video is search/decode/video.py's).
     frame_rate: float | None = None
 
 
 # Catalog meta: the frame rate a library's videos were sampled at, when one was asked for.
 FRAME_RATE_META = "video_frame_rate"
+# Catalog meta: "1" when the library reads the text in its photos and scans, else "0".
+OCR_META = "ocr"
+# Catalog meta (JSON): kind -> the time a setting that changes what its files yield last
+# changed; a file of that kind processed before then is processed again.
+REDO_META = "redo_kinds_since"
 
 
-def remember_settings(catalog: Catalog, settings: SegmentSettings) -> SegmentSettings:
-    """The library's own sampling: a frame rate asked for becomes the library's (its query
-    videos are sampled so too), and a run that asks for none uses the one it has."""
-    if settings.frame_rate is not None:
-        catalog.set_meta(FRAME_RATE_META, repr(float(settings.frame_rate)))
-        return settings
-    return replace(settings, frame_rate=library_frame_rate(catalog))
+@dataclass(frozen=True)
+class SettingChange:
+    """A setting that changed what files of `kinds` yield, as the run summary says it."""
+
+    description: str
+    kinds: tuple[str, ...]
+
+
+def remember_settings(
+    catalog: Catalog, settings: SegmentSettings
+) -> tuple[SegmentSettings, list[SettingChange]]:
+    """The library's own settings: one asked for becomes the library's (its query videos are
+    sampled at its frame rate too), and a run that asks for none uses the one it has. A
+    change that alters what files yield marks their kinds for processing again."""
+    old_rate, old_ocr = library_frame_rate(catalog), library_ocr(catalog)
+    rate = old_rate if settings.frame_rate is None else float(settings.frame_rate)
+    ocr = old_ocr if settings.ocr is None else settings.ocr
+    changes = []
+    if ocr != old_ocr:
+        changes.append(SettingChange(f"OCR turned {'on' if ocr else 'off'}", ("image", "document")))
+        catalog.set_meta(OCR_META, "1" if ocr else "0")
+    if rate != old_rate:
+        from search.decode.video import DEFAULT_FRAME_RATE  # FFmpeg: only when rates differ
+
+        if (rate or DEFAULT_FRAME_RATE) != (old_rate or DEFAULT_FRAME_RATE):
+            was = old_rate or DEFAULT_FRAME_RATE
+            changes.append(
+                SettingChange(f"Video frame rate now {rate:g} fps (was {was:g})", ("video",))
+            )
+        catalog.set_meta(FRAME_RATE_META, repr(rate))
+    if changes:
+        redo = files_to_redo(catalog)
+        now = time.time()
+        redo.update({kind: now for change in changes for kind in change.kinds})
+        catalog.set_meta(REDO_META, json.dumps(redo))
+    return SegmentSettings(ocr=ocr, frame_rate=rate), changes
+
+
+def files_to_redo(catalog: Catalog) -> dict[str, float]:
+    """kind -> time: files of the kind processed before the time are to be processed again."""
+    stored = catalog.get_meta(REDO_META)
+    return json.loads(stored) if stored else {}
 
 
 def library_frame_rate(catalog: Catalog) -> float | None:
     stored = catalog.get_meta(FRAME_RATE_META)
     return float(stored) if stored else None
+
+
+def library_ocr(catalog: Catalog) -> bool:
+    return catalog.get_meta(OCR_META) == "1"
 
 
 class Segmenter:

@@ -515,6 +515,14 @@ class Catalog:
             )
         return [Item(*row) for row in rows]
 
+    def items_processed_before(self, kind: str, since: float) -> list[int]:
+        """Ids of the healthy items of `kind` last encoded before the time `since`."""
+        rows = self._query(
+            "SELECT id FROM items WHERE kind = ? AND error IS NULL AND indexed_at < ?",
+            (kind, since),
+        )
+        return [r[0] for r in rows]
+
     def drop_vectors(self, keys: Iterable[str]) -> None:
         with self.write() as db:
             db.executemany("DELETE FROM vectors WHERE model = ?", [(k,) for k in keys])

@@ -144,3 +144,61 @@ def test_indexer_moves_the_index_to_the_type_its_size_calls_for(
     sidecar = json.loads(library.index_path("tiny-clip").with_suffix(".faiss.json").read_text())
     assert sidecar["index_type"].startswith("IVF")
     assert SearchEngine(library).store.index_type == sidecar["index_type"]
+
+
+def _index_with(library, root, settings):
+    from indexers.pipeline import Indexer
+    from search.models.encoders import Encoders
+    from search.storage.catalog import Root
+
+    encoders = Encoders("tiny-clip", "tiny-clap", "tiny-text")
+    indexer = Indexer(library, encoders, batch_size=4, progress=False, settings=settings)
+    return indexer.run([Root(str(root), (), ())])
+
+
+def _segment_count(library, path) -> int:
+    item = library.catalog.item_by_path(str(path))
+    return len(library.catalog.item_vectors([item.id], "tiny-clip"))
+
+
+def test_turning_ocr_on_or_off_reads_the_photos_again_and_is_remembered(
+    photo_library, library, tesseract
+):
+    """Issue 21 item 2: --ocr on an indexed library re-processes its photos (not "6
+    unchanged"), a run without the option keeps the library's choice, and --no-ocr turns it
+    off again, re-processing them once more."""
+    from search.segments import SegmentSettings, library_ocr
+
+    assert _index_with(library, photo_library, SegmentSettings()).indexed == 6
+    turned_on = _index_with(library, photo_library, SegmentSettings(ocr=True))
+    assert (turned_on.indexed, turned_on.unchanged) == (6, 0)
+    assert any("OCR" in note and "6" in note for note in turned_on.notes), turned_on.notes
+    assert library_ocr(library.catalog) is True
+
+    kept = _index_with(library, photo_library, SegmentSettings())
+    assert (kept.indexed, kept.unchanged) == (0, 6)
+    assert library_ocr(library.catalog) is True
+
+    turned_off = _index_with(library, photo_library, SegmentSettings(ocr=False))
+    assert (turned_off.indexed, turned_off.unchanged) == (6, 0)
+    assert library_ocr(library.catalog) is False
+
+
+def test_a_new_frame_rate_samples_the_videos_again(tmp_path, library):
+    """Issue 21 item 2: --frame-rate on an indexed library re-samples its videos (photos stay
+    as they are), and the summary says so."""
+    from search.segments import SegmentSettings
+    from tests.media_video import make_video
+
+    root = tmp_path / "media"
+    video = make_video(root / "clip.mp4", duration_s=8.0)
+    make_photo(root / "photo.jpg", 3)
+    _index_with(library, root, SegmentSettings(frame_rate=0.5))
+    before = _segment_count(library, video)
+
+    faster = _index_with(library, root, SegmentSettings(frame_rate=2.0))
+    assert (faster.indexed, faster.unchanged) == (1, 1)
+    assert any("frame rate" in note and "1 video" in note for note in faster.notes), faster.notes
+    assert _segment_count(library, video) > before
+    same = _index_with(library, root, SegmentSettings(frame_rate=2.0))
+    assert (same.indexed, same.unchanged) == (0, 2)
