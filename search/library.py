@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
@@ -21,12 +22,16 @@ from search.errors import (
     NoLibraryError,
     TroveError,
 )
-from search.models import ClipEncoder, load_encoder
+from search.models import load_encoder
 from search.models.encoders import meta_key
 from search.models.registry import DEFAULT_CLIP_MODEL, get_space_preset
 from search.storage.catalog import Catalog
 from search.storage.datadir import DataDir
 from search.storage.store import VectorStore, open_store
+
+if TYPE_CHECKING:
+    # Naming the class imports torch, which a command that loads no model (status) skips.
+    from search.models.clip import ClipEncoder
 
 # What an error escaping the catalog or an index write says about the disk under the data folder.
 STORAGE_ERRNOS = {

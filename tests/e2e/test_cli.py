@@ -448,3 +448,37 @@ def test_search_checks_the_models_it_is_given(indexed: Indexed) -> None:
         assert message in proc.stderr
         assert f"index {option} {name}" not in proc.stderr
         assert proc.stdout == ""
+
+
+def test_status_loads_no_model_and_the_summary_times_the_whole_command(tmp_path: Path) -> None:
+    """Issue 21 item 8: `status` imports no torch (it reads the catalog and index sidecars
+    only), and an unchanged rescan's "Done in" counts the whole command, model loading too."""
+    import subprocess
+    import sys
+    import time
+
+    lib, data = tmp_path / "photos", tmp_path / "data"
+    make_photo(lib / "one.jpg", 1, quality=90)
+    ok(trove("index", lib, "--model", "tiny-clip", data_dir=data))
+
+    started = time.monotonic()
+    rescan = ok(trove("index", data_dir=data))
+    wall_s = time.monotonic() - started
+    reported_s = float(re.search(r"^Done in ([0-9.]+) s", rescan.stdout, re.MULTILINE)[1])
+    assert reported_s >= 0.5 * wall_s, (reported_s, wall_s)
+
+    probe = (
+        "import sys, app; rc = app.main(['status', '--data-dir', sys.argv[1]]); "
+        "print('torch loaded' if 'torch' in sys.modules else 'no torch')"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, str(data)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("no torch"), proc.stdout
