@@ -160,12 +160,6 @@ def finetune(
             f"Fine-tuning {spec.name} is not supported: it trains OpenCLIP ViT models "
             "(clip-vit-b-32, clip-vit-l-14, tiny-clip) and CLAP presets."
         )
-    if not spec.finetunable:
-        # Refused by the preset, before its weights are looked for (or downloaded).
-        raise TroveError(
-            f"Fine-tuning {spec.name} is not supported: it trains OpenCLIP ViT models "
-            "(clip-vit-b-32, clip-vit-l-14, tiny-clip) and CLAP presets."
-        )
     data_dir = DataDir(config.data_dir) if config.data_dir else DataDir.default()
     folder = data_dir.models / config.out
     if (folder / MANIFEST).exists() and not config.force:
