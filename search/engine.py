@@ -20,7 +20,7 @@ import numpy as np
 
 from search.decode.isolation import IsolatedDecoder
 from search.errors import BadFileError, QueryError
-from search.filters import SearchFilters, item_date, shown_score
+from search.filters import SCORE_DECIMALS, SearchFilters, item_date, shown_score
 from search.fusion import BLEND_ALPHA, fuse_on_semantic_scale
 from search.library import Library
 from search.models.encoders import Encoders
@@ -49,6 +49,8 @@ BACKGROUND_SAMPLE = 1024
 MOMENT_TOLERANCE_SCORE = 0.02
 MOMENT_GAP_S = 1.0
 SNIPPET_CHARS = 200
+# The highest score another space's hit can get: one shown step below an exact match.
+OTHER_SPACE_CAP = 1.0 - 10.0**-SCORE_DECIMALS
 
 
 @dataclass(frozen=True)
@@ -244,8 +246,9 @@ class SearchEngine:
             return scores
         z = standardize(scores, self._background(search.key) @ search.vector)
         # An outlier of a narrow space (image-to-text similarities crowd together) can land
-        # past any cosine; it stays at most an exact match of the first list.
-        return np.minimum(scale.mean + scale.std * search.trust * z, 1.0)
+        # past any cosine; it stays below an exact match of the first list, by the smallest
+        # step a shown score tells apart, so the query's own file is never outranked or tied.
+        return np.minimum(scale.mean + scale.std * search.trust * z, OTHER_SPACE_CAP)
 
     def _hits(self, search: IndexQuery, fetch: int, scale: _Scale) -> _Hits:
         if self.alpha <= 0:  # words alone: the files come from the full-text index

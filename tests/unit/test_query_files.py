@@ -4,6 +4,9 @@ at the library's own frame rate, which the library remembers from the index run.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -17,6 +20,7 @@ from tests.media import make_photo
 from tests.media_audio import chirp, write_audio
 from tests.media_video import make_video
 
+DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo"
 # Far from the default rate, so a query sampled at the default would pool other frames.
 LIBRARY_RATE = 0.25
 
@@ -81,3 +85,18 @@ def test_a_library_video_and_sound_query_with_their_stored_vectors(indexed):
         library.catalog.set_meta(FRAME_RATE_META, "2.0")
         other = query_vector(engine, image_key, videos=video)
         assert float(np.abs(other - frames).max()) > 1e-3
+
+
+def test_a_query_video_outranks_other_spaces_outliers(library, tmp_path):
+    """The demo's documents score as outliers of CLIP's narrow text-chunk space against a
+    video's frames; calibrated onto the frames' scale they must stay below the video itself,
+    an exact match."""
+    root = tmp_path / "media"
+    shutil.copytree(DEMO / "documents", root / "documents")
+    video = shutil.copy(DEMO / "videos" / "bouncing-ball.mp4", root / "ball.mp4")
+    encoders = Encoders("tiny-clip", "tiny-clap")
+    Indexer(library, encoders, progress=False).run([Root(str(root), (), ())])
+    with SearchEngine(library) as engine:
+        top, *rest = engine.search("", videos=(str(video),), k=5)
+    assert (top.path, top.score) == (str(video), 1.0)
+    assert all(r.score < 1.0 for r in rest), [(r.path, r.score) for r in rest]
