@@ -106,7 +106,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         args.max_duration,
     )
     library = _library(args)
-    _check_search_models(args, library)
+    library.check_search_model("clap", args.audio_model)
+    library.check_search_model("text", args.text_model)
     engine = SearchEngine(library, args.model, args.model_path)
     results = engine.search(
         args.query,
@@ -138,27 +139,6 @@ def cmd_search(args: argparse.Namespace) -> int:
             if r.snippet:
                 print(f"{'':17}{r.snippet}")
     return 0
-
-
-def _check_search_models(args: argparse.Namespace, library) -> None:
-    """--audio-model and --text-model on `search`, like --model, must be models of their space
-    and the library's own: its vectors were made by those."""
-    from search.errors import ModelMismatchError
-    from search.models.encoders import check_model
-
-    for option, space, asked in (
-        ("--audio-model", "clap", args.audio_model),
-        ("--text-model", "text", args.text_model),
-    ):
-        if asked:
-            check_model(space, asked)
-        built = library.model(space)
-        if asked and built and asked != built:
-            raise ModelMismatchError(
-                f"This library was indexed with {built} ({space}); searching it with {asked} "
-                f"would compare unrelated embeddings. Search without {option} to use {built}, "
-                f"or re-index with the new model: `python app.py index {option} {asked}`."
-            )
 
 
 def cmd_remove(args: argparse.Namespace) -> int:

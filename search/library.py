@@ -23,8 +23,8 @@ from search.errors import (
     TroveError,
 )
 from search.models import load_encoder
-from search.models.encoders import meta_key
-from search.models.registry import DEFAULT_CLIP_MODEL, get_space_preset
+from search.models.encoders import check_model, meta_key
+from search.models.registry import DEFAULT_CLIP_MODEL
 from search.storage.catalog import Catalog
 from search.storage.datadir import DataDir
 from search.storage.store import VectorStore, open_store
@@ -100,6 +100,10 @@ class RemovedRoot:
     files: int
 
 
+# The command-line option that chooses each space's model.
+MODEL_OPTIONS = {"clip": "--model", "clap": "--audio-model", "text": "--text-model"}
+
+
 class Library:
     """Opens (or, with `create`, makes) the library in a data folder."""
 
@@ -145,16 +149,24 @@ class Library:
     def search_encoder(self, requested: str | None, model_path: str | None) -> ClipEncoder:
         """The encoder to search with: the library's own model, unless a different one is
         asked for, which would compare vectors from two unrelated spaces."""
-        built = self.clip_model
-        if requested:
-            get_space_preset(requested, "clip")  # a misspelt name is named, not sent to `index`
-        if built and requested and requested != built:
+        self.check_search_model("clip", requested)
+        return load_encoder(requested or self.clip_model or DEFAULT_CLIP_MODEL, model_path)
+
+    def check_search_model(self, space: str, requested: str | None) -> None:
+        """A model asked for to search `space` must be a model of that space (a misspelt
+        name is named, not sent to `index`) and the library's own: its vectors were made by
+        that one, and another's would be unrelated."""
+        if not requested:
+            return
+        check_model(space, requested)
+        built = self.model(space)
+        if built and requested != built:
+            option = MODEL_OPTIONS[space]
             raise ModelMismatchError(
                 f"This library was indexed with {built}; searching it with {requested} would "
-                f"compare unrelated embeddings. Search without --model to use {built}, or "
-                f"re-index with the new model: `python app.py index --model {requested}`."
+                f"compare unrelated embeddings. Search without {option} to use {built}, or "
+                f"re-index with the new model: `python app.py index {option} {requested}`."
             )
-        return load_encoder(requested or built or DEFAULT_CLIP_MODEL, model_path)
 
     def open_store(self, key: str, dim: int, save_if_rebuilt: bool = True) -> VectorStore:
         save = save_if_rebuilt and not self.read_only
