@@ -315,6 +315,9 @@ class Catalog:
 
     def replace_scan_failures(self, root: str, failures: Sequence[tuple[str, str]]) -> None:
         """What the latest scan of `root` could not take as a file, as (path, reason)."""
+        had = self._query("SELECT 1 FROM scan_failures WHERE root = ? LIMIT 1", (root,))
+        if not failures and not had:
+            return  # a clean scan of a clean folder: no transaction, nothing to change
         with self.write(changes_vectors=False) as db:
             db.execute("DELETE FROM scan_failures WHERE root = ?", (root,))
             db.executemany(
