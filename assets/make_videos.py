@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Generate the short videos of the Trove demo library.
 
-Writes two small clips into ``assets/demo/videos/``, drawn with numpy and encoded with
+Writes three small clips into ``assets/demo/videos/``, drawn with numpy and encoded with
 PyAV (the FFmpeg bundled in its wheel), with fixed seeds:
 
 - ``bouncing-ball.mp4``: a red ball bouncing on a wooden floor against a pale blue wall,
   with a knock on the sound track at each bounce (H.264 + AAC, 6 s);
 - ``sunset-then-night.webm``: an orange sun sinking into the sea under a darkening sky,
   then a cut to a starry night sky with a crescent moon at 5 s (VP9, no sound, 8 s).
+- ``grandma-birthday.mp4``: a birthday cake with flickering candles; on the sound track two
+  espeak-ng voices: a grandchild asks how grandma met grandpa, and she tells it (H.264 + AAC,
+  about 12 s; the words in BIRTHDAY_SPEECH, each line from its start time).
 
 They exercise frame sampling, the scene-cut detector (the cut at 5 s), near-duplicate
-dropping (the night sky barely changes) and the sound track (only the ball has one). The
+dropping (the night sky barely changes), the sound track (the ball's knocks) and speech
+transcription (the birthday's voices). Needs espeak-ng for the voices. The
 outputs are dedicated to the public domain (CC0), like this script.
 
 Run from the repository root:
@@ -20,10 +24,13 @@ Run from the repository root:
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,6 +44,17 @@ BALL_SECONDS = 6.0
 SUNSET_SECONDS = 8.0
 NIGHT_FROM_S = 5.0
 BOUNCE_PERIOD_S = 1.2
+# (start s, espeak-ng voice, words per minute, what is said): a grandchild, then grandma.
+BIRTHDAY_SPEECH = (
+    (1.0, "en-us+m3", 170, "Happy birthday, Grandma! Tell us again how you met Grandpa."),
+    (
+        5.6,
+        "en+f4",
+        130,
+        "I met your grandfather at a dance in the village hall. He stepped on my toes all night.",
+    ),
+)
+BIRTHDAY_SECONDS = 13.0
 
 
 def _disc(width: int, height: int, cx: float, cy: float, r: float) -> np.ndarray:
@@ -102,6 +120,49 @@ def sunset_then_night(t: float, width: int, height: int, seed: int = 0) -> np.nd
     return frame
 
 
+def birthday_cake(t: float, width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A pink cake with five candles on a wooden table; the flames flicker (seeded per frame)."""
+    frame = np.empty((height, width, 3), np.uint8)
+    table_y = int(height * 0.7)
+    frame[:table_y] = (235, 205, 160)
+    frame[table_y:] = (120, 75, 40)
+    y, x = np.ogrid[:height, :width]
+    left, right = int(width * 0.25), int(width * 0.75)
+    top = int(height * 0.45)
+    frame[top:table_y, left:right] = (245, 170, 190)
+    frame[top : top + 6, left:right] = (255, 250, 245)
+    rng = np.random.default_rng(seed * 1000 + int(round(t * 15)))
+    for k in range(5):
+        cx = left + (right - left) * (k + 1) / 6
+        frame[top - 22 : top, int(cx) - 2 : int(cx) + 2] = (90, 140, 230)
+        flicker = rng.uniform(-1.5, 1.5)
+        flame = ((x - cx - flicker) / 3.5) ** 2 + ((y - (top - 29)) / 7) ** 2 <= 1
+        frame[flame] = (255, 200, 60)
+    return frame
+
+
+def espeak(text: str, voice: str, wpm: int) -> tuple[np.ndarray, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "speech.wav"
+        command = ["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(wav), text]
+        subprocess.run(command, check=True)
+        samples, rate = sf.read(wav, dtype="float32")
+    return samples, rate
+
+
+def birthday_sound() -> tuple[np.ndarray, int]:
+    """The voices of BIRTHDAY_SPEECH, each from its start time, over silence."""
+    lines = [(start, *espeak(text, voice, wpm)) for start, voice, wpm, text in BIRTHDAY_SPEECH]
+    rate = lines[0][2]
+    out = np.zeros(int(BIRTHDAY_SECONDS * rate), np.float32)
+    for start, samples, line_rate in lines:
+        assert line_rate == rate, (line_rate, rate)
+        at = int(start * rate)
+        assert at + len(samples) <= len(out), "a line runs past the end of the video"
+        out[at : at + len(samples)] = samples
+    return out, rate
+
+
 def main() -> None:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     crf = {"crf": "30", "preset": "slow"}
@@ -125,7 +186,20 @@ def main() -> None:
         painter=sunset_then_night,
         options={"crf": "40", "b": "0"},
     )
-    for path in (ball, sunset):
+    voices, voices_rate = birthday_sound()
+    birthday = make_video(
+        OUT_DIR / "grandma-birthday.mp4",
+        duration_s=BIRTHDAY_SECONDS,
+        size=SIZE,
+        fps=FPS,
+        painter=birthday_cake,
+        sound=voices,
+        audio_rate=voices_rate,
+        audio_bit_rate=24_000,
+        options=crf,
+        faststart=True,
+    )
+    for path in (ball, sunset, birthday):
         print(f"{path.relative_to(OUT_DIR.parents[1])}: {path.stat().st_size / 1000:.0f} kB")
 
 

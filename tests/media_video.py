@@ -67,6 +67,7 @@ def make_video(
     tone: tuple[float, float] | None = None,
     sound: np.ndarray | None = None,
     audio_rate: int = 44100,
+    audio_bit_rate: int | None = None,
     rotation: int | None = None,
     painter=scene_frame,
     gop: int | None = None,
@@ -80,9 +81,10 @@ def make_video(
     otherwise frames are evenly spaced at `fps`. `tone=(start, end)` adds a mono sound track,
     a 440 Hz sine between those seconds and silence elsewhere; without it there is no audio
     stream at all. `sound` gives the mono float32 samples of the track instead (at
-    `audio_rate`). `rotation` stores a display rotation (counter-clockwise degrees, as phones
-    record): the pixels stay as painted, players turn them. `faststart` writes an mp4's
-    index (moov) before its data, as web and phone exports do.
+    `audio_rate`; `audio_bit_rate` in bits/s, else the encoder's default). `rotation`
+    stores a display rotation (counter-clockwise degrees, as phones record): the pixels stay
+    as painted, players turn them. `faststart` writes an mp4's index (moov) before its data,
+    as web and phone exports do.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     width, height = size
@@ -116,6 +118,8 @@ def make_video(
         if sound is not None:
             audio = container.add_stream(audio_codec, rate=audio_rate)
             audio.layout = "mono"
+            if audio_bit_rate is not None:
+                audio.bit_rate = audio_bit_rate
         for t in frame_times:
             frame = av.VideoFrame.from_ndarray(painter(t, width, height, seed), format="rgb24")
             frame.pts = int(round(t / time_base))

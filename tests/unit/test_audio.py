@@ -234,9 +234,12 @@ def test_demo_sounds_decode_with_tags_and_audible_windows():
     assert set(clips) == {
         "bell.flac",
         "birdsong.mp3",
+        "memo-dentist.mp3",
+        "memo-tomatoes.opus",
         "rain-with-bell.opus",
         "rain.ogg",
         "speech.m4a",
+        "voicemail-plumber.ogg",
     }
     for name, clip in clips.items():
         assert clip.tags["artist"] == "Trove demo", name

@@ -345,6 +345,8 @@ def test_demo_videos_are_as_documented():
     assert load_video_audio(str(demo / "sunset-then-night.webm")) is None
     ball = load_video_audio(str(demo / "bouncing-ball.mp4"))
     assert ball is not None and len(ball) == pytest.approx(6 * 48000, rel=0.01)
+    birthday = load_video_audio(str(demo / "grandma-birthday.mp4"))
+    assert birthday is not None and len(birthday) == pytest.approx(13 * 48000, rel=0.01)
 
 
 def test_unknown_duration_switches_to_keyframes_when_long(tmp_path, monkeypatch):

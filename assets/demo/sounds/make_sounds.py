@@ -5,6 +5,8 @@
 Each clip is in a different format, so the demo library exercises every decoder: rain
 (Ogg Vorbis), birdsong (MP3), a church-like bell (FLAC), speech from espeak-ng (M4A/AAC) and
 a 24 s scene of rain with a bell partway through (Ogg Opus), which a search finds as a moment.
+Three spoken memos (the MEMOS below: different espeak-ng voices and speeds, each saying
+something a search can ask for in other words) give speech transcription real recordings.
 Needs numpy, soundfile, ffmpeg and espeak-ng. Output is deterministic for a given toolchain.
 """
 
@@ -65,10 +67,44 @@ def bell(seconds: float, fundamental: float = 220.0) -> np.ndarray:
     return (0.25 * x / np.abs(x).max()).astype(np.float32)
 
 
-def speech(text: str) -> np.ndarray:
+# name -> (espeak-ng voice, words per minute, title, what is said). Different speakers and
+# speeds on purpose: a voice memo app records whoever speaks, at their pace.
+MEMOS = {
+    "memo-tomatoes.opus": (
+        "en+f3",
+        145,
+        "Tomatoes",
+        "Note to self: water the tomatoes in the greenhouse every evening while we are away,"
+        " and pick the ripe ones on Saturday.",
+    ),
+    "memo-dentist.mp3": (
+        "en-gb-x-rp+m3",
+        135,
+        "Dentist",
+        "Your appointment with the dentist is moved to Thursday at ten in the morning."
+        " Please bring your insurance card.",
+    ),
+    "voicemail-plumber.ogg": (
+        "en-gb-scotland",
+        175,
+        "Plumber",
+        "Hello, it's Mike the plumber. I can fix the leaking kitchen tap on Monday afternoon,"
+        " if someone is home to let me in.",
+    ),
+}
+MEMO_CODECS = {
+    ".opus": ["-c:a", "libopus", "-b:a", "24k"],
+    ".mp3": ["-c:a", "libmp3lame", "-b:a", "32k"],
+    ".ogg": ["-c:a", "libvorbis", "-q:a", "0"],
+}
+
+
+def speech(text: str, voice: str = "en", wpm: int = 150) -> np.ndarray:
+    """espeak-ng saying `text` (mono float32 at RATE, espeak-ng's own rate)."""
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
-        subprocess.run(["espeak-ng", "-v", "en", "-s", "150", "-w", str(wav), text], check=True)
+        command = ["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(wav), text]
+        subprocess.run(command, check=True)
         samples, rate = sf.read(wav, dtype="float32")
     assert rate == RATE, rate
     return samples
@@ -102,6 +138,8 @@ def main() -> None:
         ),
         "rain-with-bell.opus": (scene, ["-c:a", "libopus", "-b:a", "32k"], "Rain, then a bell"),
     }
+    for name, (voice, wpm, title, text) in MEMOS.items():
+        clips[name] = (speech(text, voice, wpm), MEMO_CODECS[Path(name).suffix], title)
     for name, (samples, codec, title) in clips.items():
         encode(samples, HERE / name, codec, title)
         print(f"{name}: {len(samples) / RATE:.1f} s, {(HERE / name).stat().st_size // 1024} kB")
