@@ -146,10 +146,13 @@ class Indexer:
         on_progress: Callable[[ProgressEvent], None] | None = None,
         stop: threading.Event | None = None,
         settings: SegmentSettings | None = None,
+        hold: Callable[[FoundFile], bool] | None = None,
     ) -> None:
         """`on_progress` is called when the files to encode are known and after each
         committed batch or failed file; setting `stop` ends the run between batches the way
-        Ctrl-C does (committed work is kept, `summary.interrupted` is True)."""
+        Ctrl-C does (committed work is kept, `summary.interrupted` is True). A file to encode
+        for which `hold` is True (one still being written, says the watcher) is left as it is
+        for a later run."""
         self.library = library
         self.catalog = library.catalog
         self.encoders = encoders
@@ -160,6 +163,7 @@ class Indexer:
         self.on_progress = on_progress
         self.stop = stop
         self.settings = settings or SegmentSettings()
+        self.hold = hold
         self.stores: dict[str, VectorStore] = {}
         # Spaces whose model has no weights here this run -> the paragraph saying why.
         self.problems: dict[str, str] = {}
@@ -292,6 +296,8 @@ class Indexer:
                 (root.path, walk(root.path, root.include, root.exclude, on_error=on_error))
             )
         plan = plan_changes(self.catalog, scans, needs_vectors)
+        if self.hold is not None:
+            plan.encode = [(f, fp) for f, fp in plan.encode if not self.hold(f)]
         for root_path, failures in scan_failures.items():
             self.catalog.replace_scan_failures(root_path, failures)
         self._apply_bookkeeping(plan, summary)
