@@ -73,3 +73,71 @@ def save_random_clap_htsat_unfused(folder: Path, seed: int = 1234) -> Path:
     (folder / "merges.txt").write_text("#version: 0.2\n")
     ClapFeatureExtractor(**UNFUSED_FEATURES).save_pretrained(folder)
     return folder
+
+
+# The published architecture configs of the sound-similarity presets (their config.json on
+# the hub, less the labels and training-only settings, which the model classes ignore).
+AST_AUDIOSET_CONFIG = {
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "hidden_act": "gelu",
+    "layer_norm_eps": 1e-12,
+    "patch_size": 16,
+    "qkv_bias": True,
+    "frequency_stride": 10,
+    "time_stride": 10,
+    "max_length": 1024,
+    "num_mel_bins": 128,
+}
+WAV2VEC2_BASE_CONFIG = {
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "hidden_act": "gelu",
+    "layer_norm_eps": 1e-5,
+    "feat_extract_norm": "group",
+    "feat_extract_activation": "gelu",
+    "conv_dim": [512, 512, 512, 512, 512, 512, 512],
+    "conv_stride": [5, 2, 2, 2, 2, 2, 2],
+    "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
+    "conv_bias": False,
+    "num_conv_pos_embeddings": 128,
+    "num_conv_pos_embedding_groups": 16,
+    "do_stable_layer_norm": False,
+}
+
+
+def save_random_sound_model(folder: Path, family: str, seed: int = 1234) -> Path:
+    """MIT/ast-finetuned-audioset-10-10-0.4593 (family "transformers_ast") or
+    facebook/wav2vec2-base ("transformers_wav2vec2") in the hub repo's layout: weights,
+    config.json and preprocessor_config.json (the published extractor settings, which are the
+    classes' defaults)."""
+    import torch
+    from transformers import (
+        ASTConfig,
+        ASTFeatureExtractor,
+        ASTModel,
+        Wav2Vec2Config,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2Model,
+    )
+
+    if family == "transformers_ast":
+        model_cls, config, features = (
+            ASTModel,
+            ASTConfig(**AST_AUDIOSET_CONFIG),
+            ASTFeatureExtractor,
+        )
+    else:
+        model_cls, config = Wav2Vec2Model, Wav2Vec2Config(**WAV2VEC2_BASE_CONFIG)
+        features = Wav2Vec2FeatureExtractor
+    folder.mkdir(parents=True, exist_ok=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = model_cls(config)
+    model.save_pretrained(folder)
+    features().save_pretrained(folder)
+    return folder

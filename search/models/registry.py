@@ -28,6 +28,8 @@ CLAP_SUPPORT_FILES = (
     "vocab.json",
     "merges.txt",
 )
+# A sound-similarity checkpoint (AST, wav2vec2) carries no tokenizer.
+SOUND_SUPPORT_FILES = ("config.json", "preprocessor_config.json")
 
 
 @dataclass(frozen=True)
@@ -163,13 +165,71 @@ PRESETS: dict[str, ModelSpec] = {
             description="Tiny CLAP with the real HTSAT + RoBERTa architecture, built locally "
             "with a fixed seed. Untrained: results are meaningless. For tests and offline trials.",
         ),
+        ModelSpec(
+            name="ast-audioset",
+            family="transformers_ast",
+            space="sound",
+            architecture="ASTModel",
+            pretrained="MIT/ast-finetuned-audioset-10-10-0.4593",
+            hf_repo="MIT/ast-finetuned-audioset-10-10-0.4593",
+            embed_dim=768,
+            image_size=0,
+            weight_files=TRANSFORMERS_WEIGHT_FILES,
+            support_files=SOUND_SUPPORT_FILES,
+            finetunable=False,
+            size_mb=346,
+            description="Sound similarity for sound events. Audio Spectrogram Transformer "
+            "fine-tuned on AudioSet (0.459 mAP): 10.24 s windows at 16 kHz. No text tower.",
+        ),
+        ModelSpec(
+            name="wav2vec2-base",
+            family="transformers_wav2vec2",
+            space="sound",
+            architecture="Wav2Vec2Model",
+            pretrained="facebook/wav2vec2-base",
+            hf_repo="facebook/wav2vec2-base",
+            embed_dim=768,
+            image_size=0,
+            weight_files=TRANSFORMERS_WEIGHT_FILES,
+            support_files=SOUND_SUPPORT_FILES,
+            finetunable=False,
+            size_mb=380,
+            description="Sound similarity for speech-like audio. wav2vec2 base, self-supervised "
+            "on LibriSpeech 960 h; mean of its frames over 10 s windows at 16 kHz. No text tower.",
+        ),
+        ModelSpec(
+            name="tiny-ast",
+            family="transformers_ast",
+            space="sound",
+            architecture="trove-tiny-ast",
+            embed_dim=32,
+            image_size=0,
+            seed=0,
+            weight_files=(),
+            finetunable=False,
+            description="Tiny AST with the real architecture and front end, built locally with "
+            "a fixed seed. Untrained: results are meaningless. For tests and offline trials.",
+        ),
+        ModelSpec(
+            name="tiny-wav2vec2",
+            family="transformers_wav2vec2",
+            space="sound",
+            architecture="trove-tiny-wav2vec2",
+            embed_dim=32,
+            image_size=0,
+            seed=0,
+            weight_files=(),
+            finetunable=False,
+            description="Tiny wav2vec2 with the real architecture and front end, built locally "
+            "with a fixed seed. Untrained: results are meaningless. For tests and offline trials.",
+        ),
     )
 }
 
 DEFAULT_CLIP_MODEL = "clip-vit-b-32"
 DEFAULT_AUDIO_MODEL = "clap-htsat-unfused"
 # The untrained models built locally, one per space: with them a trial needs no weights.
-TRIAL_MODELS = {"clip": "tiny-clip", "clap": "tiny-clap"}
+TRIAL_MODELS = {"clip": "tiny-clip", "clap": "tiny-clap", "sound": "tiny-ast"}
 
 
 def trial_partner(spec: ModelSpec, space: str) -> str | None:
@@ -212,12 +272,16 @@ def get_preset(name: str) -> ModelSpec:
     raise UnknownModelError(f"Unknown model {name!r}. Known presets: {known}.")
 
 
-SPACE_WORDS = {"clip": ("a picture", "Picture"), "clap": ("an audio", "Audio")}
+SPACE_WORDS = {
+    "clip": ("a picture", "Picture"),
+    "clap": ("an audio", "Audio"),
+    "sound": ("a sound-similarity", "Sound-similarity"),
+}
 
 
 def get_space_preset(name: str, space: str) -> ModelSpec:
-    """The preset `name`, which must be a model of `space` ("clip" or "clap"): a model of the
-    other space would store its vectors where the library looks for this space's."""
+    """The preset `name`, which must be a model of `space` ("clip", "clap" or "sound"): a
+    model of another space would store its vectors where the library looks for this space's."""
     spec = get_preset(name)
     if spec.space != space:
         kind, label = SPACE_WORDS[space]

@@ -370,6 +370,8 @@ def _flags(spec: ModelSpec) -> tuple[str, str]:
     """The command-line options that choose this kind of model and its local weights."""
     if spec.space == "clap":
         return "--audio-model", "--audio-model-path"
+    if spec.space == "sound":
+        return "--sound-model", "--sound-model-path"
     return "--model", "--model-path"
 
 
