@@ -4,6 +4,7 @@
     python app.py index ~/Pictures            index (or update) a library folder
     python app.py search "a dog in the snow"  search it
     python app.py remove ~/Old               forget a library folder (files stay on disk)
+    python app.py transcript memo.m4a         what is said in a recording (--format srt)
     python app.py status | models list | duplicates | finetune | demo | serve
 
 Each sub-command is a few lines wiring the library modules; nothing loads a model at import.
@@ -57,7 +58,18 @@ def cmd_index(args: argparse.Namespace) -> int:
     encoders.clip.resolve()
     library = existing or _library(args, create=True)
     batch_size = args.batch_size or DEFAULT_BATCH_SIZE
-    settings = SegmentSettings(ocr=args.ocr, frame_rate=args.frame_rate)
+    settings = SegmentSettings(
+        ocr=args.ocr,
+        frame_rate=args.frame_rate,
+        speech=args.speech,
+        speech_model=args.speech_model,
+        speech_model_path=args.speech_model_path,
+    )
+    if args.speech_model and args.speech is not False:
+        from search.models.speech import load_speech_model
+
+        # A misspelt or absent speech model is named before the library is created.
+        load_speech_model(args.speech_model, args.speech_model_path).resolve()
     if args.ocr:
         from search.decode.ocr import ocr_unavailable_reason
 
@@ -150,8 +162,59 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_transcript(args: argparse.Namespace) -> int:
+    from search.decode.kinds import kind_for_path
+    from search.decode.speech import format_transcript
+
+    path = Path(args.file).expanduser().resolve()
+    if not path.is_file():
+        raise TroveError(f"{args.file} is not a file.")
+    kind = kind_for_path(path)
+    if kind not in ("audio", "video"):
+        raise TroveError(
+            f"{args.file} is not a sound file or a video (by its extension), so it has no "
+            f"speech to transcribe."
+        )
+    data_dir = args.data_dir or _default_data_dir()
+    library = _library(args) if DataDir(data_dir).catalog.exists() else None
+    item = library.catalog.item_by_path(str(path)) if library else None
+    stored = library.catalog.transcript(item.id) if item and not item.error else None
+    if stored is not None and stored.error is None and not args.speech_model:
+        transcript = stored
+    else:
+        transcript = _transcribe_now(args, path, kind, library)
+    if transcript.error:
+        raise TroveError(f"{args.file} could not be transcribed: {transcript.error}")
+    text = format_transcript(transcript, args.format)
+    if text:
+        print(text)
+    elif args.format in ("txt",):
+        print(f"(no speech heard in {args.file})", file=sys.stderr)
+    return 0
+
+
+def _transcribe_now(args: argparse.Namespace, path: Path, kind: str, library):
+    """Transcribe a file now (outside the library, or not transcribed there), with the
+    library's speech model unless --speech-model says otherwise."""
+    from search.decode.isolation import IsolatedDecoder
+    from search.models.registry import DEFAULT_SPEECH_MODEL
+    from search.models.speech import load_speech_model
+    from search.segments import NATIVE_TIMEOUT_S, library_speech_model, transcribe
+
+    name = args.speech_model or (library_speech_model(library.catalog) if library else None)
+    model = load_speech_model(name or DEFAULT_SPEECH_MODEL, args.speech_model_path)
+    options = model.options(cpu_threads=os.cpu_count() or 1)
+    if not args.quiet:
+        print(f"Transcribing {path.name} with {model.name}...", file=sys.stderr)
+    with IsolatedDecoder(
+        workers=1, timeout_s=NATIVE_TIMEOUT_S, memory_mib=model.worker_memory_mib
+    ) as isolation:
+        return transcribe(str(path), kind, options, isolation)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from search.models.encoders import SPACES
+    from search.segments import library_speech_model
     from search.storage.store import stored_count
 
     library = _library(args)
@@ -167,7 +230,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         "index_vectors": sum(indexes.values()),
         "indexes": indexes,
         "size_on_disk_bytes": library.size_on_disk(),
+        "speech": {"model": library_speech_model(catalog), **catalog.speech_counts()},
         "failed": [{"path": p, "reason": r} for p, r in catalog.failures()],
+        "transcription_failed": [
+            {"path": p, "reason": r} for p, r in catalog.transcript_failures()
+        ],
     }
     if args.json:
         print(json.dumps(status, indent=2))
@@ -183,9 +250,19 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"{'index' if len(indexes) == 1 else 'indexes'}; "
         f"{status['size_on_disk_bytes'] / 1e6:.1f} MB of catalog and indexes on disk"
     )
+    speech = status["speech"]
+    if speech["model"]:
+        print(
+            f"Speech:   {speech['files']} files transcribed with {speech['model']}: "
+            f"{speech['hours']:.2f} h of sound heard, {speech['speech_hours']:.2f} h of speech"
+        )
+    else:
+        print("Speech:   off (index --speech turns it on)")
     print(f"Failed:   {len(status['failed'])}")
     for f in status["failed"]:
         print(f"  {f['path']}: {f['reason']}")
+    for f in status["transcription_failed"]:
+        print(f"  {f['path']}: not transcribed: {f['reason']}")
     return 0
 
 
@@ -215,15 +292,21 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from search.models import get_preset, list_presets
-    from search.models.registry import DEFAULT_AUDIO_MODEL, DEFAULT_CLIP_MODEL, trial_partner
+    from search.models.registry import (
+        DEFAULT_AUDIO_MODEL,
+        DEFAULT_CLIP_MODEL,
+        DEFAULT_SPEECH_MODEL,
+        trial_partner,
+    )
     from search.models.text import list_text_presets
     from search.models.weights import download_weights, resolve_weights
 
     if args.action == "list":
         for spec in list_presets():
-            default = " (default)" if spec.name in (DEFAULT_CLIP_MODEL, DEFAULT_AUDIO_MODEL) else ""
+            defaults = (DEFAULT_CLIP_MODEL, DEFAULT_AUDIO_MODEL, DEFAULT_SPEECH_MODEL)
+            default = " (default)" if spec.name in defaults else ""
             print(
-                f"{spec.name:<18} {spec.space:<5} dim {spec.embed_dim:<4} "
+                f"{spec.name:<18} {spec.space:<5} dim {spec.embed_dim or '-':<4} "
                 f"{_weights_here(spec):<22} {spec.description}{default}"
             )
         for text in list_text_presets():
@@ -250,7 +333,11 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     print(f"name:          {spec.name}")
     print(f"family:        {spec.family} ({spec.architecture})")
-    print(f"space:         {spec.space}, embedding dim {spec.embed_dim}")
+    if spec.space == "speech":
+        languages = "multilingual, records each file's language" if spec.multilingual else "English"
+        print(f"space:         speech (transcripts; {languages})")
+    else:
+        print(f"space:         {spec.space}, embedding dim {spec.embed_dim}")
     print(f"weights:       {spec.weights_label}")
     if spec.space == "clip":
         print(
@@ -519,6 +606,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FPS",
         help="video frames sampled per second of footage (default 1; capped per video)",
     )
+    p.add_argument(
+        "--speech",
+        action=argparse.BooleanOptionalAction,
+        help="transcribe what is said in sound files and videos (on by default; the library "
+        "keeps the choice, --no-speech turns it off)",
+    )
+    p.add_argument(
+        "--speech-model",
+        metavar="NAME",
+        help="speech preset (default whisper-tiny-en; the library keeps it; a change "
+        "transcribes again, old transcripts answer until then)",
+    )
+    p.add_argument(
+        "--speech-model-path", help="local folder of the speech model (CTranslate2 Whisper)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_index)
 
@@ -588,6 +690,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("folder", help="a library folder, as `status` lists it")
     p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser(
+        "transcript",
+        parents=[common],
+        help="what is said in a sound file or video: the library's transcript, or transcribed now",
+    )
+    p.add_argument("file", help="a sound file or video (in the library or not)")
+    p.add_argument("--format", choices=["txt", "srt", "vtt", "json"], default="txt")
+    p.add_argument("--speech-model", metavar="NAME", help="transcribe now with this preset")
+    p.add_argument("--speech-model-path", help="local folder of the speech model")
+    p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    p.set_defaults(func=cmd_transcript)
 
     p = sub.add_parser("status", parents=[common], help="what the library holds")
     p.add_argument("--json", action="store_true")

@@ -25,11 +25,12 @@ from indexers.changes import Plan, fingerprint, plan_changes
 from indexers.roots import check_roots
 from indexers.walk import walk
 from search.bridge import load_or_fit_bridge
-from search.decode.isolation import IsolatedDecoder
+from search.decode.isolation import DEFAULT_MEMORY_MIB, IsolatedDecoder
 from search.decode.kinds import FoundFile
 from search.errors import BadFileError
 from search.library import Library
 from search.models.encoders import ROLE_SPACE, SPACES, Encoders, meta_key, model_keys
+from search.models.speech import load_speech_model
 from search.segments import (
     DEFAULT_BATCH_SIZE,
     NATIVE_TIMEOUT_S,
@@ -40,6 +41,7 @@ from search.segments import (
     Segmenter,
     SegmentSettings,
     SettingChange,
+    chosen_speech_model,
     encode_segments,
     files_to_redo,
     remember_settings,
@@ -69,6 +71,10 @@ class IndexSummary:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    # Files whose speech was transcribed in this run (a transcript reused for the same
+    # content by the same model is not counted), and the seconds of sound heard.
+    transcribed: int = 0
+    transcribed_s: float = 0.0
 
     def report(self) -> str:
         rate = self.indexed / self.seconds if self.seconds else 0.0
@@ -78,6 +84,11 @@ class IndexSummary:
             f"{self.moved} moved, {self.touched} touched, {self.removed} removed, "
             f"{len(self.failed)} failed."
         ]
+        if self.transcribed:
+            lines.append(
+                f"Transcribed speech in {self.transcribed} file(s) "
+                f"({self.transcribed_s / 60:.1f} min of sound)."
+            )
         lines += [f"  failed: {path}: {reason}" for path, reason in self.failed]
         for kind, count in sorted(self.skipped.items()):
             lines.append(f"Not indexed yet: {count} {kind} file(s); see below.")
@@ -175,11 +186,21 @@ class Indexer:
         # An invalid model choice or missing CLIP weights fail before anything is touched.
         self.encoders.check()
         self.encoders.clip.resolve()
+        # A speech model without weights here stops the run before anything is touched, as
+        # CLIP's does: its paragraph says how to get them (or to index with --no-speech).
+        speech = chosen_speech_model(self.catalog, self.settings)
+        memory = DEFAULT_MEMORY_MIB
+        if speech is not None:
+            model = load_speech_model(speech, self.settings.speech_model_path)
+            model.resolve()
+            memory = model.worker_memory_mib
         started = time.monotonic()
         summary = IndexSummary(self.encoders.name("clip"))
         with (
             self.library.writer(),
-            IsolatedDecoder(workers=self.workers, timeout_s=NATIVE_TIMEOUT_S) as isolation,
+            IsolatedDecoder(
+                workers=self.workers, timeout_s=NATIVE_TIMEOUT_S, memory_mib=memory
+            ) as isolation,
         ):
             previous = {space: self.library.model(space) for space in SPACES}
             self.settings, changes = remember_settings(self.catalog, self.settings)
@@ -287,6 +308,11 @@ class Indexer:
                     summary.notes.append(
                         f"{change.description}: {len(redo)} {kind} file(s) processed again."
                     )
+        if self.settings.speech and self.settings.speech_model:
+            # Never transcribed, or by another speech model: each keeps its old transcript
+            # (searchable) until its new one is committed.
+            hear = self.catalog.items_to_transcribe(self.settings.speech_model)
+            needs_vectors.update(hear)
         scans = []
         scan_failures: dict[str, list[tuple[str, str]]] = {}
         for root in roots:
@@ -303,7 +329,9 @@ class Indexer:
         self._apply_bookkeeping(plan, summary)
         self.problems = self._unavailable_spaces({found.kind for found, _ in plan.encode})
         skip_roles = frozenset(r for r, s in ROLE_SPACE.items() if s in self.problems)
-        segmenter = Segmenter(self.encoders, isolation, self.settings, skip_roles)
+        segmenter = Segmenter(
+            self.encoders, isolation, self.settings, skip_roles, self.catalog.transcript_for
+        )
         jobs = []
         for found, fp in plan.encode:
             if any(r in skip_roles for r in REQUIRED_ROLES[found.kind]):
@@ -423,12 +451,17 @@ class Indexer:
                 duration_s=d.duration_s,
                 taken_at=d.taken_at,
                 info=d.info,
+                transcript=d.transcript,
             )
             for i, d in enumerate(batch)
         ]
         with self._changing():
             self._follow(self.catalog.save_encoded(encoded))
         summary.indexed += len(batch)
+        for d in batch:
+            if d.transcribed and d.transcript is not None:
+                summary.transcribed += 1
+                summary.transcribed_s += d.transcript.seconds
 
     def _follow(self, saved: Saved) -> None:
         """Bring the indexes in line with what the catalog just committed."""

@@ -15,9 +15,10 @@ decompression-bomb guard bounds them.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
@@ -30,8 +31,12 @@ from search.decode.image import load_photo
 from search.decode.isolation import IsolatedDecoder
 from search.decode.kinds import FoundFile
 from search.decode.ocr import ocr_image
+from search.decode.speech import SpeechLine, SpeechOptions, Transcript, speech_timeout_s
+from search.decode.speech import transcribe_file as _transcribe_file
 from search.errors import BadFileError
 from search.models.encoders import ROLE_SPACE, Encoders
+from search.models.registry import DEFAULT_SPEECH_MODEL
+from search.models.speech import load_speech_model
 from search.storage.catalog import Catalog
 from search.vectors import pool
 
@@ -75,6 +80,10 @@ class Decoded:
     duration_s: float | None = None
     taken_at: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    # Sound and video with speech on: what was said, and whether it was heard in this run
+    # (False: the transcript of the same content by the same model was reused).
+    transcript: Transcript | None = None
+    transcribed: bool = False
 
 
 # The roles a kind cannot be indexed without; other roles are used when available.
@@ -99,12 +108,25 @@ class SegmentSettings:
     ocr: bool | None = None
     # Video frames per second of footage (the cap per video is search/decode/video.py's).
     frame_rate: float | None = None
+    # Transcribe speech (sound files, videos' sound tracks), with which preset, and its
+    # weights' folder when not looked up (--speech-model-path).
+    speech: bool | None = None
+    speech_model: str | None = None
+    speech_model_path: str | None = None
 
 
 # Catalog meta: the frame rate a library's videos were sampled at, when one was asked for.
 FRAME_RATE_META = "video_frame_rate"
 # Catalog meta: "1" when the library reads the text in its photos and scans, else "0".
 OCR_META = "ocr"
+# Catalog meta: the speech preset a library transcribes with, or "off". A library without
+# one transcribes with the default preset.
+SPEECH_META = "speech_model"
+SPEECH_OFF = "off"
+# A passage of speech embedded as one text chunk: at most this many words and seconds, so a
+# hit's moment stays close to the words (Whisper's own lines are often shorter).
+SPEECH_CHUNK_WORDS = 40
+SPEECH_CHUNK_S = 30.0
 # Catalog meta (JSON): kind -> the time a setting that changes what its files yield last
 # changed; a file of that kind processed before then is processed again.
 REDO_META = "redo_kinds_since"
@@ -127,7 +149,15 @@ def remember_settings(
     old_rate, old_ocr = library_frame_rate(catalog), library_ocr(catalog)
     rate = old_rate if settings.frame_rate is None else float(settings.frame_rate)
     ocr = old_ocr if settings.ocr is None else settings.ocr
+    old_speech = library_speech_model(catalog)
+    speech = chosen_speech_model(catalog, settings)
     changes = []
+    if speech != old_speech or catalog.get_meta(SPEECH_META) is None:
+        catalog.set_meta(SPEECH_META, speech or SPEECH_OFF)
+    if speech is None and old_speech is not None:
+        # Files to transcribe are found by their missing transcript; turning speech off
+        # processes again the files that have one, which drops it.
+        changes.append(SettingChange("Speech transcription turned off", ("audio", "video")))
     if ocr != old_ocr:
         changes.append(SettingChange(f"OCR turned {'on' if ocr else 'off'}", ("image", "document")))
         catalog.set_meta(OCR_META, "1" if ocr else "0")
@@ -145,7 +175,31 @@ def remember_settings(
         now = time.time()
         redo.update({kind: now for change in changes for kind in change.kinds})
         catalog.set_meta(REDO_META, json.dumps(redo))
-    return SegmentSettings(ocr=ocr, frame_rate=rate), changes
+    return SegmentSettings(
+        ocr=ocr,
+        frame_rate=rate,
+        speech=speech is not None,
+        speech_model=speech,
+        speech_model_path=settings.speech_model_path,
+    ), changes
+
+
+def chosen_speech_model(catalog: Catalog, settings: SegmentSettings) -> str | None:
+    """The speech preset a run with `settings` transcribes with (None: speech off): one
+    asked for, else the library's own."""
+    if settings.speech is False:
+        return None
+    if settings.speech_model:
+        return settings.speech_model
+    return library_speech_model(catalog) or (DEFAULT_SPEECH_MODEL if settings.speech else None)
+
+
+def library_speech_model(catalog: Catalog) -> str | None:
+    """The speech preset the library transcribes with (None: speech off)."""
+    stored = catalog.get_meta(SPEECH_META)
+    if stored is None:
+        return DEFAULT_SPEECH_MODEL
+    return None if stored == SPEECH_OFF else stored
 
 
 def files_to_redo(catalog: Catalog) -> dict[str, float]:
@@ -172,13 +226,37 @@ class Segmenter:
         isolation: IsolatedDecoder,
         settings: SegmentSettings | None = None,
         skip_roles: frozenset[str] = frozenset(),
+        known_transcript: Callable[[str, str], Transcript | None] | None = None,
     ) -> None:
         """`skip_roles`: roles whose model is unavailable this run (no weights): their
-        inputs are not prepared, and the caller has said so to the user."""
+        inputs are not prepared, and the caller has said so to the user.
+
+        Speech is transcribed when `settings.speech` is True (an index run; a query file is
+        never transcribed) and the text model that embeds it is here. `known_transcript`
+        (fingerprint, speech model) -> a stored transcript of the same content, reused
+        instead of transcribing again."""
         self.encoders = encoders
         self.isolation = isolation
         self.settings = settings or SegmentSettings()
         self.skip_roles = skip_roles
+        self.known_transcript = known_transcript
+        self._speech: SpeechOptions | None = None
+
+    @property
+    def hears_speech(self) -> bool:
+        return bool(self.settings.speech) and self.wants("sentence")
+
+    def speech_options(self) -> SpeechOptions:
+        """How the workers transcribe (the weights are found on first need); the cores
+        are shared among the worker processes."""
+        if self._speech is None:
+            model = load_speech_model(
+                self.settings.speech_model or DEFAULT_SPEECH_MODEL,
+                self.settings.speech_model_path,
+            )
+            threads = (os.cpu_count() or 1) // max(1, self.isolation.workers)
+            self._speech = model.options(cpu_threads=threads)
+        return self._speech
 
     def wants(self, role: str) -> bool:
         return role not in self.skip_roles
@@ -224,12 +302,19 @@ class Segmenter:
         if not segments:
             raise BadFileError("the recording is silent")
         info = {"sample_rate": clip.source_rate, "channels": clip.channels, **clip.tags}
+        transcript, fresh = self._transcript(found, fingerprint, clip.duration_s)
         return Decoded(
             found,
             fingerprint,
-            [*segments, Pending(None, None, None, {"audio": POOLED})],
+            [
+                *segments,
+                *self._speech_segments(transcript),
+                Pending(None, None, None, {"audio": POOLED}),
+            ],
             duration_s=clip.duration_s,
             info=info,
+            transcript=transcript,
+            transcribed=fresh,
         )
 
     def video(self, found: FoundFile, fingerprint: str) -> Decoded:
@@ -263,6 +348,13 @@ class Segmenter:
             segments += sound
             if sound:
                 whole["audio"] = POOLED
+        transcript, fresh = None, False
+        if self.hears_speech:
+            if info.has_audio:
+                transcript, fresh = self._transcript(found, fingerprint, info.duration_s)
+            else:
+                transcript = Transcript(self.speech_options().model, (), 0.0, 0.0)
+            segments += self._speech_segments(transcript)
         details = {
             "codec": info.codec,
             "fps": round(info.fps, 3) if info.fps else None,
@@ -277,6 +369,8 @@ class Segmenter:
             height=info.height,
             duration_s=info.duration_s,
             info={k: v for k, v in details.items() if v is not None},
+            transcript=transcript,
+            transcribed=fresh,
         )
 
     def document(self, found: FoundFile, fingerprint: str) -> Decoded:
@@ -301,11 +395,78 @@ class Segmenter:
 
     # -- shared ----------------------------------------------------------------------------
 
+    def _transcript(
+        self, found: FoundFile, fingerprint: str, duration_s: float | None
+    ) -> tuple[Transcript | None, bool]:
+        """(what was said, whether it was transcribed now): a stored transcript of the same
+        content by the same model when there is one. A transcription that fails (too slow,
+        the worker died) is kept with its reason: the file's sound and pictures are indexed
+        all the same, and it is not tried again until the file or the speech model changes."""
+        if not self.hears_speech:
+            return None, False
+        options = self.speech_options()
+        if self.known_transcript is not None:
+            known = self.known_transcript(fingerprint, options.model)
+            if known is not None:
+                return known, False
+        try:
+            return transcribe(found.path, found.kind, options, self.isolation, duration_s), True
+        except BadFileError as exc:
+            return Transcript(options.model, (), 0.0, 0.0, error=str(exc)), True
+
+    def _speech_segments(self, transcript: Transcript | None) -> list[Pending]:
+        """Passages of speech as text chunks with their times: words for the word index,
+        and (role "sentence") the library's text model for meaning."""
+        if transcript is None:
+            return []
+        return [
+            Pending(start, end, text, {"sentence": text})
+            for start, end, text in speech_chunks(transcript.lines)
+        ]
+
     def _sound_segments(self, samples, clap) -> list[Pending]:
         return [
             Pending(w.start_s, w.end_s, None, {"audio": w.samples})
             for w in audio_windows(samples, clap.sample_rate, clap.window_s)
         ]
+
+
+def transcribe(
+    path: str,
+    kind: str,
+    options: SpeechOptions,
+    isolation: IsolatedDecoder,
+    duration_s: float | None = None,
+) -> Transcript:
+    """What is said in a sound file or a video (`kind` "audio" or "video"), transcribed in
+    an isolated worker whose time limit grows with `duration_s` (None: the longest a file
+    may be). The indexer calls it per file; `transcript FILE` for a file outside a library."""
+    limit = speech_timeout_s(duration_s, options.max_seconds)
+    return isolation.run(_transcribe_file, path, kind, options, timeout_s=limit)
+
+
+def speech_chunks(lines: Sequence[SpeechLine]) -> list[tuple[float, float, str]]:
+    """Consecutive lines joined into passages of at most SPEECH_CHUNK_WORDS words and
+    SPEECH_CHUNK_S seconds (a longer line stays whole), as (start, end, text)."""
+    chunks: list[tuple[float, float, str]] = []
+    current: list[SpeechLine] = []
+    words = 0
+    for line in lines:
+        n = len(line.text.split())
+        if current and (
+            words + n > SPEECH_CHUNK_WORDS or line.end_s - current[0].start_s > SPEECH_CHUNK_S
+        ):
+            chunks.append(_chunk(current))
+            current, words = [], 0
+        current.append(line)
+        words += n
+    if current:
+        chunks.append(_chunk(current))
+    return chunks
+
+
+def _chunk(lines: list[SpeechLine]) -> tuple[float, float, str]:
+    return (lines[0].start_s, lines[-1].end_s, " ".join(line.text for line in lines))
 
 
 def encode_segments(

@@ -76,6 +76,12 @@ class IsolatedDecoder:
         self._lock = threading.Lock()
         self._closed = threading.Event()
 
+    @property
+    def workers(self) -> int:
+        """How many worker processes run at once (a decoder that uses several threads
+        shares the cores among them)."""
+        return self._workers
+
     def submit(self, fn: Callable[..., R], *args: Any, timeout_s: float | None = None) -> Future:
         """Schedule `fn(*args)`; the future's result() is what `run` returns or raises."""
         limit = self.timeout_s if timeout_s is None else timeout_s

