@@ -4,6 +4,7 @@
     python app.py index ~/Pictures            index (or update) a library folder
     python app.py search "a dog in the snow"  search it
     python app.py remove ~/Old               forget a library folder (files stay on disk)
+    python app.py watch                       keep the library's folders indexed as they change
     python app.py transcript memo.m4a         what is said in a recording (--format srt)
     python app.py status | models list | duplicates | finetune | demo | serve
 
@@ -84,6 +85,60 @@ def cmd_index(args: argparse.Namespace) -> int:
     summary.seconds = time.monotonic() - args.started
     print(summary.report())
     return 130 if summary.interrupted else 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from indexers.roots import check_roots, roots_to_index
+    from indexers.watch import (
+        FolderWatcher,
+        library_runner,
+        polled_folders,
+        set_polled,
+        watch_until_stopped,
+    )
+
+    data_dir = args.data_dir or _default_data_dir()
+    existing = _library(args) if DataDir(data_dir).catalog.exists() else None
+    if args.paths:
+        roots = roots_to_index(
+            [str(Path(p).expanduser().resolve()) for p in args.paths],
+            [],
+            [],
+            existing.catalog if existing else None,
+        )
+        check_roots(roots, DataDir(data_dir).root, existing.catalog if existing else None)
+    elif existing and existing.catalog.roots():
+        # A library folder that is missing now (an unplugged drive) is waited for, not refused.
+        roots = existing.catalog.roots()
+    else:
+        raise TroveError(
+            "Nothing to watch yet: give a folder, e.g. `python app.py watch ~/Pictures`."
+        )
+    marked = {str(Path(p).expanduser().resolve()): True for p in args.poll}
+    marked.update({str(Path(p).expanduser().resolve()): False for p in args.no_poll})
+    unknown = sorted(set(marked) - {root.path for root in roots})
+    if unknown:
+        raise TroveError(
+            f"--poll and --no-poll take folders being watched; {', '.join(unknown)} is not one "
+            f"(watched: {', '.join(root.path for root in roots)})."
+        )
+    encoders = _encoders(args, existing)
+    encoders.check()
+    encoders.clip.resolve()
+    library = existing or _library(args, create=True)
+    for root in roots:
+        library.catalog.add_root(root)
+    for folder, polled in marked.items():
+        set_polled(library.catalog, folder, polled)
+    watcher = FolderWatcher(
+        lambda: roots,
+        library_runner(library, encoders),
+        polled=lambda: polled_folders(library.catalog),
+        debounce_s=args.debounce,
+        poll_interval_s=args.poll_interval,
+    )
+    watch_until_stopped(watcher)
+    return 0
 
 
 def _encoders(args: argparse.Namespace, library):
@@ -537,6 +592,7 @@ FRAME_RATE = _number_option(
     "must be above 0: frames sampled per second of video, e.g. 0.5 or 2",
 )
 PORT = _number_option(int, lambda n: 1 <= n <= 65535, "must be a TCP port from 1 to 65535")
+SECONDS = _number_option(float, lambda s: s > 0, "must be above 0 seconds, e.g. 0.5 or 60")
 
 
 def _search_kinds() -> list[str]:
@@ -565,6 +621,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="sound model preset; default: the library's own, or clap-htsat-unfused",
     )
     model.add_argument("--audio-model-path", help="local checkpoint folder for the sound model")
+    model.add_argument(
+        "--sound-model",
+        help="sound-similarity model for `search --audio` (ast-audioset: sound events; "
+        "wav2vec2-base: speech-like audio; docs/models.md); default: the library's own, or "
+        "none (CLAP compares the sounds)",
+    )
+    model.add_argument(
+        "--sound-model-path", help="local checkpoint folder for the sound-similarity model"
+    )
     model.add_argument(
         "--text-model",
         help="text model for documents: a preset, st:DIR or hf:DIR@mean (a sentence-transformers "
@@ -623,6 +688,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser(
+        "watch",
+        parents=[common, model],
+        help="keep library folders indexed as files change (headless; docs/watching.md)",
+    )
+    p.add_argument("paths", nargs="*", help="library folders (default: all of the library's)")
+    p.add_argument(
+        "--poll",
+        action="append",
+        default=[],
+        metavar="FOLDER",
+        help="re-scan FOLDER every --poll-interval instead of waiting for its events (a network "
+        "share; remembered)",
+    )
+    p.add_argument(
+        "--no-poll", action="append", default=[], metavar="FOLDER", help="watch FOLDER again"
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=SECONDS,
+        default=300.0,
+        metavar="SECONDS",
+        help="how often polled folders are re-scanned (default 300)",
+    )
+    p.add_argument(
+        "--debounce",
+        type=SECONDS,
+        default=1.0,
+        metavar="SECONDS",
+        help="quiet time after a change before indexing (default 1)",
+    )
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("search", parents=[common, model], help="search the library")
     p.add_argument(
