@@ -12,6 +12,7 @@ while too few files pass the filters. `alpha` weighs meaning against words
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -66,9 +67,13 @@ class SearchResult:
     # Documents: the best-matching passage. Videos: a still of the best moment.
     snippet: str | None = field(default=None, compare=False)
     thumbnail: str | None = field(default=None, compare=False)
+    # Why the file matched, strongest first: "spoken words", "sound", "picture",
+    # "document text", "text in the picture", "file name".
+    matched: tuple[str, ...] = field(default=(), compare=False)
 
     def to_dict(self) -> dict:
         out = asdict(self)
+        out["matched"] = list(self.matched)
         for name in ("snippet", "thumbnail"):
             if out[name] is None:
                 del out[name]
@@ -272,20 +277,26 @@ class SearchEngine:
         segment_ids += [seg for _, seg, _ in lexical_hits if seg is not None]
         found = catalog.resolve_segments(segment_ids)
         files: dict[int, _File] = {}
-        for h in hits:
+        for search, h in zip(searches, hits, strict=True):
             for score, seg_id in zip(h.scores.tolist(), h.ids.tolist(), strict=True):
                 if seg_id in found:  # else removed since the index was loaded
                     item, segment = found[seg_id]
-                    files.setdefault(item.id, _File(item)).add(segment, score)
+                    why = self._why(search.key, item, segment)
+                    files.setdefault(item.id, _File(item)).add(segment, score, why)
         lexical_scores: dict[int, float] = {}
         for item_id, seg_id, score in lexical_hits:
             lexical_scores.setdefault(item_id, score)
             if seg_id is not None and seg_id in found:
                 item, segment = found[seg_id]
-                files.setdefault(item.id, _File(item)).add_text(segment)
+                files.setdefault(item.id, _File(item)).add_text(
+                    segment, self._why(None, item, segment)
+                )
         unscored = [i for i in lexical_scores if i not in files or files[i].score is None]
         for item_id, item, segment, score in self._exact_scores(unscored, searches, scale):
             files.setdefault(item_id, _File(item)).add(segment, score)
+        for item_id, seg_id, _ in lexical_hits:
+            if seg_id is None and item_id in files:
+                files[item_id].add_text(None, "file name")
         semantic = sorted(
             ((i, f.score) for i, f in files.items() if f.score is not None), key=lambda p: -p[1]
         )
@@ -298,6 +309,17 @@ class SearchEngine:
             for item_id, score in shown
             if item_id in files and filters.accepts(files[item_id].item, score)
         ]
+
+    def _why(self, key: str | None, item: Item, segment: Segment) -> str | None:
+        """What a hit on `segment` (from the index `key`; None: the words) says about why
+        its file matched."""
+        if segment.text:
+            if item.kind in ("audio", "video"):
+                return "spoken words"
+            return "text in the picture" if item.kind == "image" else "document text"
+        if key is None:
+            return None
+        return "picture" if key == self.encoders.key("image") else "sound"
 
     def _exact_scores(self, item_ids, searches, scale):
         """Calibrated scores of files the full-text index found but no vector search
@@ -323,17 +345,24 @@ class _File:
     best: Segment | None = None
     timed: list[tuple[float, float, float]] = field(default_factory=list)
     text: Segment | None = None
+    # Why it matched -> the best score of a hit of that kind (-inf: matched by words).
+    reasons: dict[str, float] = field(default_factory=dict)
 
-    def add(self, segment: Segment, score: float) -> None:
+    def add(self, segment: Segment, score: float, why: str | None = None) -> None:
         if self.score is None or score > self.score:
             self.score, self.best = score, segment
         if segment.start_s is not None and segment.end_s is not None:
             self.timed.append((segment.start_s, segment.end_s, score))
+        if why is not None:
+            self.reasons[why] = max(score, self.reasons.get(why, -math.inf))
 
-    def add_text(self, segment: Segment) -> None:
-        """A passage the full-text index matched (the snippet when no vector hit has text)."""
-        if self.text is None:
+    def add_text(self, segment: Segment | None, why: str | None = None) -> None:
+        """A passage the full-text index matched (the snippet when no vector hit has text);
+        None when the file's name, folder or tags matched."""
+        if self.text is None and segment is not None:
             self.text = segment
+        if why is not None:
+            self.reasons.setdefault(why, -math.inf)
 
     def moment(self) -> tuple[float | None, float | None]:
         """The merged run of timed hits around the best one (None for untimed files)."""
@@ -348,6 +377,11 @@ class _File:
         self, still: Callable[[Item, float], str | None], score: float, words: str
     ) -> SearchResult:
         start, end = self.moment()
+        said = self.text
+        if said is not None and said.start_s is not None and not (self.best and self.best.text):
+            # The query's words are in a timed passage (speech, a subtitle cue): that is the
+            # moment, rather than the frame or sound window that scored a little higher.
+            start, end = said.start_s, said.end_s
         passage = self.best if self.best is not None and self.best.text else self.text
         shown = snippet(passage.text, words, SNIPPET_CHARS).text if passage else None
         thumbnail = None
@@ -362,6 +396,7 @@ class _File:
             modified=item_date(self.item),
             snippet=shown or None,
             thumbnail=thumbnail,
+            matched=tuple(sorted(self.reasons, key=lambda why: -self.reasons[why])),
         )
 
 

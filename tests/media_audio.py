@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 
 RATE = 44_100
 # Containers libsndfile writes itself; the rest go through the ffmpeg command line.
@@ -88,3 +90,16 @@ def write_audio(
     )
     source.unlink()
     return path
+
+
+def spoken(text: str, rate: int = RATE, voice: str = "en", words_per_minute: int = 160):
+    """Samples of `text` said by espeak-ng, at `rate` (to mix into longer recordings)."""
+    if shutil.which("espeak-ng") is None:
+        raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng)")
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "--stdout", text],
+        check=True,
+        capture_output=True,
+    ).stdout
+    samples, source_rate = sf.read(io.BytesIO(wav), dtype="float32")
+    return soxr.resample(samples, source_rate, rate).astype(np.float32)
