@@ -46,7 +46,7 @@ def test_migration_from_version_1_keeps_data(tmp_path):
     old.close()
 
     catalog = Catalog(path)
-    assert catalog.schema_version == SCHEMA_VERSION == 4
+    assert catalog.schema_version == SCHEMA_VERSION == 5
     assert catalog.item_by_path("/p/a.jpg").fingerprint == "abc"
     ids, matrix = catalog.vectors("tiny-clip")
     assert ids.tolist() == [1] and np.array_equal(matrix[0], vec)
