@@ -153,8 +153,10 @@ def _encoders(args: argparse.Namespace, library):
         chosen(args.model, "clip") or DEFAULT_CLIP_MODEL,
         chosen(args.audio_model, "clap"),
         chosen(args.text_model, "text"),
+        sound=chosen(args.sound_model, "sound"),
         clip_path=args.model_path,
         clap_path=args.audio_model_path,
+        sound_path=args.sound_model_path,
     )
 
 
@@ -174,6 +176,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     )
     library = _library(args)
     library.check_search_model("clap", args.audio_model)
+    library.check_search_model("sound", args.sound_model)
     library.check_search_model("text", args.text_model)
     engine = SearchEngine(library, args.model, args.model_path)
     results = engine.search(

@@ -229,7 +229,8 @@ class Indexer:
                 self._prepare_bridge()
             summary.seconds = time.monotonic() - started
             for space, old in previous.items():
-                if old and old != self.encoders.name(space) and space not in self.problems:
+                new = self.encoders.name(space)
+                if old and new and old != new and space not in self.problems:
                     self._finish_model_switch(space, old, summary)
         return summary
 
@@ -269,7 +270,7 @@ class Indexer:
         keys = set(self.catalog.vector_keys())
         for space, old in previous.items():
             name = self.encoders.name(space)
-            if old is None and space != "clip" and keys & set(model_keys(name)):
+            if old is None and space != "clip" and name and keys & set(model_keys(name)):
                 self.catalog.set_meta(meta_key(space), name)
 
     def _unavailable_spaces(self, kinds: set[str]) -> dict[str, str]:
@@ -299,6 +300,11 @@ class Indexer:
     ) -> None:
         primary = {kind: self.encoders.key(role) for kind, role in PRIMARY_ROLE.items()}
         needs_vectors = {i.id for i in self.catalog.items_missing_vectors(primary)}
+        if self.encoders.name("sound") and not self.encoders.unavailable("sound"):
+            # Sound files indexed before the library chose its sound-similarity model (or
+            # under another one) get its vectors: the file is processed again.
+            similar = {"audio": self.encoders.key("sound")}
+            needs_vectors.update(i.id for i in self.catalog.items_missing_vectors(similar))
         # Files processed before a setting changed what they yield are processed again.
         for kind, since in files_to_redo(self.catalog).items():
             redo = self.catalog.items_processed_before(kind, since)
@@ -507,7 +513,7 @@ class Indexer:
         return {
             key
             for other in SPACES
-            if other != space
+            if other != space and self.encoders.name(other)
             for key in model_keys(self.encoders.name(other))
         }
 

@@ -134,7 +134,9 @@ class SearchEngine:
         self.alpha = alpha
         self.library = library
         clip = library.search_encoder(model, model_path)
-        self.encoders = Encoders(clip, library.model("clap"), library.model("text"))
+        self.encoders = Encoders(
+            clip, library.model("clap"), library.model("text"), sound=library.model("sound")
+        )
         self.save_rebuilt_index = save_rebuilt_index
         self._own_decoder = decoder is None
         self.decoder = decoder or IsolatedDecoder(workers=1, timeout_s=NATIVE_TIMEOUT_S)

@@ -101,7 +101,12 @@ class RemovedRoot:
 
 
 # The command-line option that chooses each space's model.
-MODEL_OPTIONS = {"clip": "--model", "clap": "--audio-model", "text": "--text-model"}
+MODEL_OPTIONS = {
+    "clip": "--model",
+    "clap": "--audio-model",
+    "text": "--text-model",
+    "sound": "--sound-model",
+}
 
 
 class Library:

@@ -6,6 +6,8 @@ Which indexes a query reaches:
 - a photo: photos and frames, documents (CLIP's text-chunk index), and sounds through the
   CLIP -> CLAP bridge; a sound: sounds, and photos and frames through the bridge; a video:
   its frames pooled as a photo and its sound track as a sound.
+- a sound, in a library with a sound-similarity model (AST, wav2vec2): sound files by that
+  model's index instead of CLAP's; CLAP still carries it to the photos through the bridge.
 
 A query file is decoded and encoded exactly as the indexer does it (search/segments.py): in
 the same kind of isolated worker with the same time and memory limits, a video at the
@@ -69,6 +71,7 @@ class QueryEncoder:
         terms = {kind: [t for t in query.terms if t.kind == kind] for kind in TERM_KINDS}
         if terms["audio"]:
             self._require_sound()
+        similar = self._similar_sounds(terms, keys)
         # Whether the sound index is searched: then a video's sound track is heard too.
         hear_tracks = self.encoders.key("audio") in keys and self._sound_space_ready()
         files = self._file_vectors(terms, hear_tracks)
@@ -79,7 +82,13 @@ class QueryEncoder:
         if visual is not None and self.encoders.key("image") in keys:
             trust = self._bridge_fidelity("clap_to_clip") if sounds_only else 1.0
             out.append(IndexQuery(self.encoders.key("image"), visual, trust))
-        sound = self._clap_vector(terms, files) if hear_tracks else None
+        heard = [t for t in terms["audio"] if "sound" in files.get(t.value, {})]
+        if similar is not None and heard:
+            # The sound-similarity index answers the query sounds; CLAP's what else is asked.
+            vector = combine([(np.stack([files[t.value]["sound"] for t in heard]), weights(heard))])
+            out.insert(0 if sounds_only else len(out), IndexQuery(similar, vector))
+        clap_terms = {**terms, "audio": []} if similar is not None and heard else terms
+        sound = self._clap_vector(clap_terms, files) if hear_tracks else None
         if sound is not None:
             trust = self._bridge_fidelity("clip_to_clap") if pictures_only else 1.0
             found = IndexQuery(self.encoders.key("audio"), sound, trust)
@@ -116,7 +125,7 @@ class QueryEncoder:
             whole = next(j for j, s in enumerate(file.segments) if s.start_s is None)
             out[file.found.path] = {
                 role: vectors[(i, whole)][self.encoders.key(role)]
-                for role in ("image", "audio")
+                for role in ("image", "audio", "sound")
                 if self.encoders.key(role) in vectors[(i, whole)]
             }
         return out
@@ -165,6 +174,20 @@ class QueryEncoder:
             seen = np.stack([files[t.value]["image"] for t in terms["image"]])
             parts.append((self.bridge.map_clip_to_clap(seen), weights(terms["image"])))
         return combine(parts) if parts else None
+
+    def _similar_sounds(self, terms: dict[str, list[Term]], keys: set[str]) -> str | None:
+        """The sound-similarity index a query's sounds search, when the library has one
+        (None: CLAP's sound index answers them). Its model must be here: a query sound is
+        never quietly compared in another space than the library chose."""
+        if not terms["audio"] or not self.encoders.name("sound"):
+            return None
+        key = self.encoders.key("sound")
+        if key not in keys:
+            return None
+        problem = self.encoders.unavailable("sound")
+        if problem:
+            raise QueryError(f"Searching with a sound needs the sound-similarity model. {problem}")
+        return key
 
     def _sound_space_ready(self) -> bool:
         """Whether the library has sounds and their model has weights here. Words and

@@ -1,11 +1,13 @@
 """One file -> its segments and what each segment asks of the encoders, per kind.
 
 A photo is one segment (its pixels; with OCR on, also the text found in it). A sound is
-cut into windows, plus one segment for the whole file. A video is its sampled frames and
-the windows of its sound track, plus one segment for the whole file. A document is its
-chunks. Each segment carries encoder inputs by role (search/models/encoders.py): "image"
-(a preprocessed tensor), "caption" and "sentence" (text), "audio" (a waveform), or POOLED:
-the mean of the file's other vectors in that role.
+cut into windows, plus one segment for the whole file; with a sound-similarity model
+(search/models/sound_similarity.py) also into that model's windows at its sample rate. A
+video is its sampled frames and the windows of its sound track, plus one segment for the
+whole file. A document is its chunks. Each segment carries encoder inputs by role
+(search/models/encoders.py): "image" (a preprocessed tensor), "caption" and "sentence"
+(text), "audio" and "sound" (a waveform), or POOLED: the mean of the file's other vectors
+in that role.
 
 Native decoders (FFmpeg, pdf parsing) run in isolated worker processes bounded in time and
 memory (search/decode/isolation.py); photos decode in the indexer's threads, where Pillow's
@@ -19,7 +21,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from typing import Any
 
@@ -94,7 +96,7 @@ REQUIRED_ROLES = {
     "document": ("sentence", "caption"),
 }
 # Roles a kind uses when their model is here (a video's sound track; OCR text is a setting).
-OPTIONAL_ROLES = {"image": (), "audio": (), "video": ("audio",), "document": ()}
+OPTIONAL_ROLES = {"image": (), "audio": ("sound",), "video": ("audio",), "document": ()}
 # The vector every healthy item of a kind has: an item without one under the current
 # model (after a model change) is encoded again.
 PRIMARY_ROLE = {"image": "image", "audio": "audio", "video": "image", "document": "sentence"}
@@ -268,7 +270,10 @@ class Segmenter:
             "video": self.video,
             "document": self.document,
         }[found.kind]
-        return decode(found, fingerprint)
+        decoded = decode(found, fingerprint)
+        if found.kind == "audio" and self.encoders.name("sound") and self.wants("sound"):
+            return self._with_similarity(decoded)
+        return decoded
 
     # -- kinds ---------------------------------------------------------------------------
 
@@ -424,6 +429,24 @@ class Segmenter:
             for start, end, text in speech_chunks(transcript.lines)
         ]
 
+    def _with_similarity(self, decoded: Decoded) -> Decoded:
+        """A sound file's segments plus the sound-similarity model's windows, and its whole
+        file segment pooling them too. That model hears at its own rate (16 kHz against
+        CLAP's 48), so the file is decoded again at that rate."""
+        model = self.encoders.get("sound")
+        clip = self.isolation.run(
+            load_audio, decoded.found.path, model.sample_rate, timeout_s=AUDIO_TIMEOUT_S
+        )
+        similar = [
+            Pending(w.start_s, w.end_s, None, {"sound": w.samples})
+            for w in audio_windows(clip.samples, model.sample_rate, model.window_s)
+        ]
+        if not similar:
+            return decoded
+        *parts, whole = decoded.segments
+        whole = replace(whole, inputs={**whole.inputs, "sound": POOLED})
+        return replace(decoded, segments=[*parts, *similar, whole])
+
     def _sound_segments(self, samples, clap) -> list[Pending]:
         return [
             Pending(w.start_s, w.end_s, None, {"audio": w.samples})
@@ -514,7 +537,7 @@ def _encode_role(encoders: Encoders, role: str, values: list) -> np.ndarray:
         import torch  # deferred: segmenting a file (in the decode threads) needs no torch
 
         return encoder.encode_image_tensors(torch.stack(values))
-    if role == "audio":
+    if role in ("audio", "sound"):
         return encoder.encode_audio(values)
     return encoder.encode_texts(values)
 

@@ -26,6 +26,7 @@ from search.models.user_presets import UserPresets
 if TYPE_CHECKING:
     from search.models.clap import ClapEncoder
     from search.models.clip import ClipEncoder
+    from search.models.sound_similarity import SoundEncoder
 
 # Fine-tuned presets live in the data folder in use; every import of a model module runs this
 # first.
@@ -38,10 +39,12 @@ __all__ = [
     "ClapEncoder",
     "ClipEncoder",
     "ModelSpec",
+    "SoundEncoder",
     "get_preset",
     "list_presets",
     "load_audio_encoder",
     "load_encoder",
+    "load_sound_encoder",
     "presets_from",
 ]
 
@@ -56,6 +59,10 @@ def __getattr__(name: str):
         from search.models.clap import ClapEncoder
 
         return ClapEncoder
+    if name == "SoundEncoder":
+        from search.models.sound_similarity import SoundEncoder
+
+        return SoundEncoder
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -75,6 +82,11 @@ def load_audio_encoder(name: str, model_path: str | os.PathLike | None = None) -
     return _clap_encoder(get_space_preset(name, "clap"), model_path)
 
 
+def load_sound_encoder(name: str, model_path: str | os.PathLike | None = None) -> SoundEncoder:
+    """The sound-similarity encoder (AST, wav2vec2) for a preset, cached by (preset, path)."""
+    return _sound_encoder(get_space_preset(name, "sound"), model_path)
+
+
 # Cached by the whole spec, not the name: two data folders may each hold a fine-tuned preset
 # of the same name with different adapters.
 @lru_cache(maxsize=4)
@@ -89,3 +101,10 @@ def _clap_encoder(spec: ModelSpec, model_path: str | os.PathLike | None) -> Clap
     from search.models.clap import ClapEncoder
 
     return ClapEncoder(spec, model_path)
+
+
+@lru_cache(maxsize=2)
+def _sound_encoder(spec: ModelSpec, model_path: str | os.PathLike | None) -> SoundEncoder:
+    from search.models.sound_similarity import SoundEncoder
+
+    return SoundEncoder(spec, model_path)

@@ -1,10 +1,11 @@
 """The encoders one library works with: one model per embedding space, loaded on first use.
 
 Spaces: `clip` (photos and video frames; the CLIP text tower also embeds document chunks so
-a photo finds the text that describes it), `clap` (sound) and `text` (sentence meaning of
-document chunks and text found in images). Each vector is stored under a key: the model's
-name, or for CLIP's text tower the model's name + ":text", so the indexes of photos and of
-text chunks stay apart.
+a photo finds the text that describes it), `clap` (sound), `text` (sentence meaning of
+document chunks and text found in images) and, when a library chooses one, `sound` (a
+sound-to-sound similarity model, AST or wav2vec2, for sound files searched by a sound).
+Each vector is stored under a key: the model's name, or for CLIP's text tower the model's
+name + ":text", so the indexes of photos and of text chunks stay apart.
 """
 
 from __future__ import annotations
@@ -16,16 +17,22 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 from search.errors import TroveError
-from search.models import load_audio_encoder, load_encoder
+from search.models import load_audio_encoder, load_encoder, load_sound_encoder
 from search.models.registry import DEFAULT_AUDIO_MODEL, get_space_preset
 from search.models.text import DEFAULT_TEXT_MODEL, load_text_encoder
 
 if TYPE_CHECKING:
     from search.models.clip import ClipEncoder
 
-SPACES = ("clip", "clap", "text")
+SPACES = ("clip", "clap", "text", "sound")
 # What an encoder input is, per role, and the space whose model encodes it.
-ROLE_SPACE = {"image": "clip", "caption": "clip", "audio": "clap", "sentence": "text"}
+ROLE_SPACE = {
+    "image": "clip",
+    "caption": "clip",
+    "audio": "clap",
+    "sentence": "text",
+    "sound": "sound",
+}
 CAPTION_SUFFIX = ":text"
 
 
@@ -78,7 +85,8 @@ class Encoder(Protocol):
 class Encoders:
     """One encoder per space. Each is an encoder object or a model name, loaded when first
     asked for; `unavailable(space)` says why a space cannot be used (missing weights)
-    without raising, so an index run can go on with the other kinds of files."""
+    without raising, so an index run can go on with the other kinds of files. The `sound`
+    space is optional: without a model (None) it is not used at all."""
 
     def __init__(
         self,
@@ -86,21 +94,25 @@ class Encoders:
         clap: Encoder | str | None = None,
         text: Encoder | str | None = None,
         *,
+        sound: Encoder | str | None = None,
         clip_path: str | None = None,
         clap_path: str | None = None,
+        sound_path: str | None = None,
     ) -> None:
-        self._given: dict[str, Encoder | str] = {
+        self._given: dict[str, Encoder | str | None] = {
             "clip": clip,
             "clap": clap or DEFAULT_AUDIO_MODEL,
             "text": text or DEFAULT_TEXT_MODEL,
+            "sound": sound,
         }
-        self._paths = {"clip": clip_path, "clap": clap_path, "text": None}
+        self._paths = {"clip": clip_path, "clap": clap_path, "text": None, "sound": sound_path}
         self._loaded: dict[str, Encoder] = {}
         self._problems: dict[str, str | None] = {}
 
-    def name(self, space: str) -> str:
+    def name(self, space: str) -> str | None:
+        """The space's model name (None: an optional space with no model)."""
         given = self._given[space]
-        return given if isinstance(given, str) else given.name
+        return given if given is None or isinstance(given, str) else given.name
 
     def check(self) -> None:
         """Raise UnknownModelError, loading nothing, when a model named for a space is not a
@@ -114,6 +126,8 @@ class Encoders:
         """The space's encoder (raises the loader's clear error when it has no weights)."""
         if space not in self._loaded:
             given = self._given[space]
+            if given is None:
+                raise TroveError(f"No {space} model was chosen for this library.")
             if isinstance(given, str):
                 given = _load(space, given, self._paths[space])
             self._loaded[space] = given
@@ -127,7 +141,9 @@ class Encoders:
     def unavailable(self, space: str) -> str | None:
         """None when the space's weights resolve (found here, or fetched as `resolve` does:
         a first index run downloads the models it needs), else the paragraph saying how to
-        get them."""
+        get them. An optional space with no model has no problem: it is simply not used."""
+        if self._given[space] is None:
+            return None
         if space not in self._problems:
             try:
                 self.get(space).resolve()
@@ -144,6 +160,13 @@ class Encoders:
     def dim(self, role: str) -> int:
         return self.get(ROLE_SPACE[role]).dim
 
+    def __getstate__(self) -> dict:
+        """Pickled for another process (a Ray actor, indexers/ray_runner.py), an Encoders
+        carries the models chosen, not those loaded here: each process loads its own once."""
+        state = self.__dict__.copy()
+        state["_loaded"], state["_problems"] = {}, {}
+        return state
+
 
 def check_model(space: str, name: str) -> None:
     """Raise UnknownModelError, loading nothing, unless `name` names a model of `space`."""
@@ -156,7 +179,7 @@ def check_model(space: str, name: str) -> None:
 def _load(space: str, name: str, path: str | None) -> Encoder:
     if space == "text":
         return _text_encoder(name)
-    loader = {"clip": load_encoder, "clap": load_audio_encoder}[space]
+    loader = {"clip": load_encoder, "clap": load_audio_encoder, "sound": load_sound_encoder}[space]
     return loader(name, path)
 
 

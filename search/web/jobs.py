@@ -178,7 +178,7 @@ class IndexJobs:
             sound = library.model("clap") or trial_partner(encoder.spec, "clap")
             indexer = Indexer(
                 library,
-                Encoders(encoder, sound, library.model("text")),
+                Encoders(encoder, sound, library.model("text"), sound=library.model("sound")),
                 batch_size=self.batch_size,
                 workers=self.workers,
                 progress=False,
