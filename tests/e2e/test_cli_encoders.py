@@ -1,0 +1,86 @@
+"""End to end through `python app.py`: the encoder presets of issue 19 are listed with their
+weights status, explained by `models info`, refused with the weights message when absent,
+and their tiny variants index and search a library offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.app_process import run_app
+from tests.media import make_photo
+from tests.media_audio import chirp, noise_burst, tone, write_audio
+
+pytestmark = pytest.mark.slow
+
+NEW_PRESETS = {
+    "ast-audioset": "sound",
+    "wav2vec2-base": "sound",
+    "tiny-ast": "sound",
+    "tiny-wav2vec2": "sound",
+}
+
+
+def trove(*args: str | Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """`python app.py ARGS` offline with an empty Hugging Face home: no weights but the ones
+    built locally."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-hf")}
+    return run_app(*args, env=env, data_dir=tmp_path / "data")
+
+
+def ok(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def test_models_list_shows_each_new_preset_with_its_weights_status(tmp_path):
+    listing = ok(trove("models", "list", tmp_path=tmp_path))
+    rows = {line.split()[0]: line for line in listing.splitlines() if line.strip()}
+    for name, space in NEW_PRESETS.items():
+        assert name in rows, listing
+        assert rows[name].split()[1] == space, rows[name]
+        status = "built locally" if name.startswith("tiny-") else "weights: not here"
+        assert status in rows[name], rows[name]
+
+
+def test_a_sound_model_without_weights_is_explained(tmp_path):
+    info = ok(trove("models", "info", "ast-audioset", tmp_path=tmp_path))
+    assert re.search(r"^space:\s+sound, embedding dim 768$", info, re.MULTILINE), info
+    assert "on this machine: no" in info
+    assert "python app.py models download ast-audioset" in info
+    assert "--sound-model-path /path/to/ast-audioset-folder" in info
+    assert "--sound-model tiny-ast" in info
+    download = trove("models", "download", "wav2vec2-base", tmp_path=tmp_path)
+    assert download.returncode == 1
+    assert "HF_HUB_OFFLINE is set" in download.stderr
+
+
+def test_index_and_search_with_a_tiny_sound_model(tmp_path):
+    folder = tmp_path / "library"
+    folder.mkdir()
+    write_audio(folder / "tone.wav", tone(440, 3))
+    write_audio(folder / "chirp.flac", chirp(200, 6000, 5))
+    write_audio(folder / "noise.wav", noise_burst(2, 3))
+    make_photo(folder / "lake.jpg", 2)
+    models = ("--model", "tiny-clip", "--audio-model", "tiny-clap", "--text-model", "tiny-text")
+    ok(
+        trove(
+            "index", folder, *models, "--sound-model", "tiny-wav2vec2", "--quiet", tmp_path=tmp_path
+        )
+    )
+    status = json.loads(ok(trove("status", "--json", tmp_path=tmp_path)))
+    assert status["models"]["sound"] == "tiny-wav2vec2", status
+
+    query = folder / "chirp.flac"
+    hits = json.loads(ok(trove("search", "--audio", query, "--json", tmp_path=tmp_path)))
+    assert hits[0]["path"] == str(query) and hits[0]["score"] == pytest.approx(1.0, abs=1e-3)
+
+    refused = trove("search", "--audio", query, "--sound-model", "tiny-ast", tmp_path=tmp_path)
+    assert refused.returncode != 0
+    assert "indexed with tiny-wav2vec2" in refused.stderr
+    assert "index --sound-model tiny-ast" in refused.stderr
