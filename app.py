@@ -541,6 +541,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         model_path=args.model_path,
         share=args.share,
         auth=auth,
+        watch=args.watch,
+        poll_interval_s=args.poll_interval,
     )
     return 0
 
@@ -850,6 +852,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=PORT, default=7860, help="port (default 7860)")
     p.add_argument(
         "--share", action="store_true", help="also serve on a public share link (needs --auth)"
+    )
+    p.add_argument(
+        "--watch",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="index the library's folders as files change (default; --no-watch: only by hand)",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=SECONDS,
+        default=300.0,
+        metavar="SECONDS",
+        help="how often folders without change events are re-scanned (default 300)",
     )
     p.add_argument(
         "--auth",

@@ -313,6 +313,8 @@ class FolderWatcher:
         self._folders: dict[str, _Folder] = {}
         # Paths written to and not yet closed (Linux) -> when last written (monotonic).
         self._writing: dict[str, float] = {}
+        # Folders created under live folders since the last check: each must have a watch.
+        self._new_dirs: list[str] = []
         self._state = WatchState(paused=paused)
         self._observer = Observer()
         self._thread: threading.Thread | None = None
@@ -378,10 +380,10 @@ class FolderWatcher:
             time.sleep(0.05)
         return False
 
-    def refresh(self) -> None:
+    def refresh(self, scan_new: bool = True) -> None:
         """Follow the library's folders: watch new ones, drop removed ones, poll or watch
-        those newly marked or unmarked. A new folder is indexed at once (it may have changed
-        while nobody watched)."""
+        those newly marked or unmarked. With `scan_new`, a new folder is indexed at once (it
+        may have changed while nobody watched); without, only what changes in it from now."""
         roots = {root.path: root for root in self._roots()}
         polled = self._polled()
         with self._lock:
@@ -393,7 +395,10 @@ class FolderWatcher:
                 if folder is None:
                     folder = self._folders[path] = _Folder(root)
                     self._place(folder, polled)
-                    folder.pending[path] = time.monotonic() - self.debounce_s
+                    if scan_new:
+                        folder.pending[path] = time.monotonic() - self.debounce_s
+                    else:
+                        folder.next_run = time.monotonic() + self.poll_interval_s
                     continue
                 folder.root = root
                 if (path in polled) != (folder.reason == MARKED):
@@ -427,12 +432,11 @@ class FolderWatcher:
         except OSError as exc:
             if not _watch_refused(exc):
                 raise
-            message = watch_limit_message(path, exc)
-            log.warning("%s", message)
-            folder.mode, folder.reason = POLLED, "the OS limit on watches is reached"
-            self._warn(message)
+            self._refused(folder, exc)
             return
         folder.mode, folder.reason = LIVE, ""
+        if _unwatched(self._watched_dirs(folder), _folders_under(path)):
+            self._refused(folder, OSError(errno.ENOSPC, "inotify watch limit reached"))
 
     def _unwatch(self, folder: _Folder) -> None:
         if folder.watch is not None:
@@ -445,21 +449,44 @@ class FolderWatcher:
             self._state = replace(self._state, warnings=(*self._state.warnings, message))
 
     def _check_emitters(self) -> None:
-        """A live folder whose emitter died (a watch refused for a folder created later,
-        past the limit; a folder unmounted under it) is polled from then on (lock held)."""
+        """A live folder whose emitter ended (its folder unmounted under it), or with a
+        folder created since that got no watch (the OS limit reached), is polled from then
+        on (lock held)."""
         alive = {e.watch for e in self._observer.emitters if e.is_alive()}
+        new_dirs, self._new_dirs = self._new_dirs, []
         for folder in self._folders.values():
-            if folder.mode == LIVE and folder.watch is not None and folder.watch not in alive:
+            if folder.mode != LIVE or folder.watch is None:
+                continue
+            if folder.watch not in alive:
                 self._unwatch(folder)
-                if os.path.isdir(folder.root.path):
-                    message = watch_limit_message(
-                        folder.root.path, OSError(errno.ENOSPC, "watch lost")
-                    )
-                    folder.mode, folder.reason = POLLED, "its watch was lost"
-                    self._warn(message)
-                else:
+                folder.mode, folder.reason = POLLED, "its watch ended"
+                if not os.path.isdir(folder.root.path):
                     folder.mode, folder.reason = UNAVAILABLE, "missing (not mounted?)"
                 folder.pending[folder.root.path] = time.monotonic() - self.debounce_s
+                continue
+            mine = [d for d in new_dirs if _inside(d, folder.root.path) and os.path.isdir(d)]
+            if mine and _unwatched(self._watched_dirs(folder), mine):
+                self._refused(folder, OSError(errno.ENOSPC, "inotify watch limit reached"))
+                folder.pending[folder.root.path] = time.monotonic() - self.debounce_s
+
+    def _watched_dirs(self, folder: _Folder) -> set[bytes] | None:
+        """The directories the OS watches for `folder`, where the backend says (watchdog's
+        inotify emitter, which skips a sub-folder the OS refuses without a word); None
+        elsewhere (FSEvents and ReadDirectoryChangesW watch a whole tree with one handle)."""
+        for emitter in self._observer.emitters:
+            if emitter.watch == folder.watch:
+                group = getattr(emitter, "_inotify", None)
+                watched = getattr(group, "_active_callbacks_by_path", None)
+                return set(watched) if watched is not None else None
+        return None
+
+    def _refused(self, folder: _Folder, exc: OSError) -> None:
+        """The OS refused a watch in `folder`: poll it, and say how to raise the limit."""
+        self._unwatch(folder)
+        message = watch_limit_message(folder.root.path, exc)
+        log.warning("%s", message)
+        folder.mode, folder.reason = POLLED, "the OS limit on watches is reached"
+        self._warn(message)
 
     # -- events -------------------------------------------------------------------------
 
@@ -472,6 +499,8 @@ class FolderWatcher:
         now = time.monotonic()
         with self._lock:
             for path in paths:
+                if isinstance(event, DirCreatedEvent | DirMovedEvent):
+                    self._new_dirs.append(path)
                 if isinstance(event, FileModifiedEvent):
                     self._writing[path] = now
                 elif isinstance(event, FileClosedEvent | FileDeletedEvent):
@@ -568,6 +597,8 @@ class FolderWatcher:
                 # Missing, or empty while the catalog holds its files: never a deletion.
                 self._unwatch(due[0])
                 due[0].mode, due[0].reason = UNAVAILABLE, problem
+        except TroveError as exc:  # missing weights, a catalog it cannot write: said, not fatal
+            problem = str(exc)
         except Exception as exc:  # the watcher thread must outlive a failed run: log it, go on
             log.exception("Indexing %s failed", ", ".join(r.path for r in roots))
             problem = f"Indexing failed: {type(exc).__name__}: {exc}"
@@ -633,6 +664,22 @@ class _Handler(FileSystemEventHandler):
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         self.watcher._event(event)
+
+
+def _folders_under(root: str) -> list[str]:
+    """`root` and every folder below it, as the inotify backend watches them (symlinks to
+    folders not followed)."""
+    found = [root]
+    for parent, dirs, _ in os.walk(root):
+        found += [
+            os.path.join(parent, d) for d in dirs if not os.path.islink(os.path.join(parent, d))
+        ]
+    return found
+
+
+def _unwatched(watched: set[bytes] | None, folders: Sequence[str]) -> bool:
+    """Whether any of `folders` lacks a watch (False when the backend does not say)."""
+    return watched is not None and any(os.fsencode(f) not in watched for f in folders)
 
 
 def _inside(path: str, folder: str) -> bool:

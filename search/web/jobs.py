@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from indexers.pipeline import DEFAULT_BATCH_SIZE, Indexer, IndexSummary, ProgressEvent
 from indexers.roots import check_roots, typed_folder
+from search.decode.kinds import FoundFile
 from search.errors import AlreadyIndexingError, LibraryRootError, TroveError
 from search.library import Library
 from search.models import ClipEncoder, get_preset, load_encoder
@@ -89,6 +91,14 @@ class IndexJobs:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._encode_started: float | None = None
+        # True while the run going is the folder watcher's (`run_folders`): a run asked for
+        # by hand, or a folder's removal, stops it instead of being refused.
+        self._watch_run = False
+        self._ended = threading.Event()
+        self._ended.set()
+        self._summary: IndexSummary | None = None
+        # Called with the final status after each run.
+        self.on_finish: list[Callable[[JobStatus], None]] = []
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -105,6 +115,7 @@ class IndexJobs:
         anything starts) when a run is going, there are no folders, a folder is missing, or
         the model's weights are not on this machine: the web UI never downloads weights.
         """
+        self._end_watch_run()
         with self._lock:
             if self._status.running:
                 raise AlreadyIndexingError(
@@ -119,6 +130,8 @@ class IndexJobs:
             switching = current is not None and current != name
             self._stop = threading.Event()
             self._encode_started = None
+            self._watch_run = False
+            self._ended.clear()
             self._status = JobStatus(
                 state=SCANNING,
                 model=name,
@@ -135,6 +148,55 @@ class IndexJobs:
             )
             self._thread.start()
             return self._status
+
+    def run_folders(
+        self,
+        roots: list[Root],
+        hold: Callable[[FoundFile], bool],
+        model: str,
+        model_path: str | None = None,
+    ) -> IndexSummary:
+        """Index `roots` now, in the calling thread (the folder watcher's), with the
+        library's model (`model` for a library that has none yet): the run `start` makes,
+        shown in the same status. Raises AlreadyIndexingError while another run goes,
+        LibraryRootError when a folder fails its check (a missing or emptied drive)."""
+        with self._lock:
+            if self._status.running:
+                raise AlreadyIndexingError("Already indexing this library; trying again shortly.")
+            library = Library(self.data_dir, create=False)
+            try:
+                check_roots(roots, self.data_dir, library.catalog)
+                name = library.clip_model or model
+            finally:
+                library.close()
+            # --model-path belongs to the --model preset; the library's own uses its lookup.
+            encoder = load_encoder(name, model_path if name == model else None)
+            self._stop = threading.Event()
+            self._encode_started = None
+            self._watch_run = True
+            self._summary = None
+            self._ended.clear()
+            self._status = JobStatus(
+                state=SCANNING,
+                model=name,
+                started_at=time.time(),
+                message=f"Indexing what changed in {', '.join(r.path for r in roots)}.",
+            )
+        self._run(roots, encoder, hold)
+        with self._lock:
+            status, summary = self._status, self._summary
+        if summary is None:
+            raise TroveError(status.message)
+        return summary
+
+    def _end_watch_run(self) -> None:
+        """Stop the watcher's run (after its batch in hand) and wait for it: a run asked for
+        by hand covers what it was doing."""
+        with self._lock:
+            if not (self._status.running and self._watch_run):
+                return
+            self._stop.set()
+        self._ended.wait(120)
 
     def stop(self) -> JobStatus:
         """Ask the run to stop after the batch in hand; returns at once."""
@@ -167,7 +229,12 @@ class IndexJobs:
         finally:
             library.close()
 
-    def _run(self, roots: list[Root], encoder: ClipEncoder) -> None:
+    def _run(
+        self,
+        roots: list[Root],
+        encoder: ClipEncoder,
+        hold: Callable[[FoundFile], bool] | None = None,
+    ) -> None:
         library: Library | None = None
         try:
             # The run gets its own catalog connection, so the UI's reads never queue behind
@@ -184,6 +251,7 @@ class IndexJobs:
                 progress=False,
                 on_progress=self._on_progress,
                 stop=self._stop,
+                hold=hold,
             )
             summary = indexer.run(roots)
         except TroveError as exc:
@@ -192,6 +260,7 @@ class IndexJobs:
             log.exception("The index run failed")
             self._finish(FAILED, f"Indexing failed: {type(exc).__name__}: {exc}")
         else:
+            self._summary = summary
             self._finish(STOPPED if summary.interrupted else DONE, summary.report(), summary)
         finally:
             if library is not None:
@@ -235,6 +304,9 @@ class IndexJobs:
             if summary is not None:
                 status = replace(status, errors=tuple(summary.failed))
             self._status = status
+        self._ended.set()
+        for callback in self.on_finish:
+            callback(status)
 
     # -- library folders ----------------------------------------------------------------
 
@@ -262,6 +334,7 @@ class IndexJobs:
 
         Refused while a run is going: the run would put them back.
         """
+        self._end_watch_run()
         with self._lock:
             if self._status.running:
                 raise AlreadyIndexingError(

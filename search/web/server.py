@@ -11,11 +11,13 @@ from typing import Any
 import gradio as gr
 from starlette.middleware import Middleware
 
+from indexers.watch import DEFAULT_POLL_INTERVAL_S
 from search.errors import TroveError
 from search.web.access import check_exposure
 from search.web.layout import build_app
 from search.web.media import MediaGuard, MediaPolicy, media_rules
 from search.web.service import TroveUI
+from search.web.watching import LibraryWatch
 
 CSS = """
 #title h1 { margin-bottom: 0; }
@@ -76,8 +78,11 @@ def serve(
     share: bool = False,
     auth: tuple[str, str] | None = None,
     block: bool = True,
+    watch: bool = True,
+    poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
 ) -> tuple[gr.Blocks, TroveUI]:
-    """Launch the web UI for the library in `data_dir` on host:port (docs/web.md).
+    """Launch the web UI for the library in `data_dir` on host:port (docs/web.md), with
+    its folders watched (search/web/watching.py) unless not `watch`.
 
     Refused (TroveError, before anything starts) where other machines could reach it without
     a login `auth`: a `host` that is not a loopback address, or `share`. With `block`, serves
@@ -88,6 +93,8 @@ def serve(
     ui = TroveUI(data_dir, model, model_path)
     demo, options = create_app(ui)
     ui.warm_up()
+    if watch:
+        ui.watch = LibraryWatch(ui, poll_interval_s=poll_interval_s).start()
     try:
         demo.launch(
             server_name=host,

@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from indexers.pipeline import IndexSummary
 from search.decode.isolation import IsolatedDecoder
-from search.decode.kinds import kind_for_path
+from search.decode.kinds import FoundFile, kind_for_path
 from search.engine import SearchEngine, SearchResult
 from search.errors import NoLibraryError, QueryError, TroveError, WeightsNotFoundError
 from search.filters import SearchFilters
@@ -27,12 +28,15 @@ from search.models.registry import DEFAULT_CLIP_MODEL
 from search.models.weights import resolve_weights, weights_present
 from search.query import Query, parse_query
 from search.segments import NATIVE_TIMEOUT_S
-from search.storage.catalog import Item
+from search.storage.catalog import Item, Root
 from search.storage.datadir import DataDir
 from search.thumbnails import Thumbnails
 from search.timefmt import local_time
 from search.web.jobs import IndexJobs, JobStatus
 from search.web.media import file_url
+
+if TYPE_CHECKING:
+    from search.web.watching import LibraryWatch
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +148,8 @@ class TroveUI:
         self._model_state = NOT_LOADED
         self._model_error: str | None = None
         self._roots_changed: list[Callable[[list[str]], None]] = []
+        # The folder watcher (search/web/watching.py), when the server runs one.
+        self.watch: LibraryWatch | None = None
 
     # -- library ------------------------------------------------------------------------
 
@@ -188,6 +194,7 @@ class TroveUI:
             "size_on_disk_bytes": 0,
             "failed": [],
             "indexing": status.running,
+            "watch": self.watch.state().to_dict() if self.watch is not None else None,
         }
         if library is None:
             return out
@@ -244,6 +251,10 @@ class TroveUI:
             return self.jobs.start(name, path)
         except WeightsNotFoundError as exc:
             raise WeightsNotFoundError(f"{exc} {TRIAL_HINT}") from None
+
+    def index_folders(self, roots: list[Root], hold: Callable[[FoundFile], bool]) -> IndexSummary:
+        """Index `roots` now, in the calling thread: the folder watcher's runs."""
+        return self.jobs.run_folders(roots, hold, self.model or DEFAULT_CLIP_MODEL, self.model_path)
 
     def stop_indexing(self) -> JobStatus:
         return self.jobs.stop()

@@ -526,6 +526,8 @@ def test_app_with_no_arguments_serves_the_ui_locally(tmp_path, monkeypatch, laun
             "model_path": None,
             "share": False,
             "auth": None,
+            "watch": True,
+            "poll_interval_s": 300.0,
         }
     ]
 
