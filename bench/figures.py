@@ -500,6 +500,36 @@ def render_presets(r: dict) -> str:
     return intro + "\n" + table
 
 
+def render_watch_backends(r: dict) -> str:
+    rows = [
+        [
+            f"{b['backend']}",
+            "not said" if b["start_watching_s"] is None else f"{b['start_watching_s']:.2f} s",
+            f"{b['idle_cpu_s_per_60s']:.3f} s",
+            f"{b['event_delay_ms_median']:.1f} ms",
+            "yes" if b["reports_close_after_write"] else "no",
+        ]
+        for b in r["results"]
+    ]
+    intro = _para(
+        f"Measured here (`python bench/watch_backends.py`, {r['platform']}, {r['cpus']} "
+        f"cores): a tree of {r['files']:,} files in {r['folders']} folders, CPU over "
+        f"{r['idle_window_s']:.0f} idle seconds scaled to a minute, and the median delay from "
+        "a file written to its event."
+    )
+    table = _table(
+        (
+            "backend",
+            "start watching",
+            "idle CPU per minute",
+            "event delay",
+            "says when a writer closes the file",
+        ),
+        rows,
+    )
+    return intro + "\n" + table
+
+
 # -- registry ------------------------------------------------------------------------------
 
 BLOCKS: dict[str, Block] = {
@@ -517,6 +547,9 @@ BLOCKS: dict[str, Block] = {
         render_video_cost,
     ),
     "presets": Block("presets.json", "bench/presets.py", render_presets),
+    "watch-backends": Block(
+        "watch_backends.json", "bench/watch_backends.py", render_watch_backends
+    ),
     "finetune-full": Block("finetune.json", "bench/finetune.py", render_finetune_full),
     "bridge": Block(
         "bridge.json", "python -m bench.bridge --out bench/results/bridge.json", render_bridge

@@ -97,6 +97,7 @@ class IndexJobs:
         self._ended = threading.Event()
         self._ended.set()
         self._summary: IndexSummary | None = None
+        self._error: TroveError | None = None
         # Called with the final status after each run.
         self.on_finish: list[Callable[[JobStatus], None]] = []
 
@@ -175,6 +176,7 @@ class IndexJobs:
             self._encode_started = None
             self._watch_run = True
             self._summary = None
+            self._error = None
             self._ended.clear()
             self._status = JobStatus(
                 state=SCANNING,
@@ -184,7 +186,9 @@ class IndexJobs:
             )
         self._run(roots, encoder, hold)
         with self._lock:
-            status, summary = self._status, self._summary
+            status, summary, error = self._status, self._summary, self._error
+        if error is not None:
+            raise error  # e.g. AlreadyIndexingError: `python app.py index` has the library
         if summary is None:
             raise TroveError(status.message)
         return summary
@@ -255,6 +259,7 @@ class IndexJobs:
             )
             summary = indexer.run(roots)
         except TroveError as exc:
+            self._error = exc
             self._finish(FAILED, str(exc))
         except Exception as exc:  # a thread has nobody to raise to: log it and show it
             log.exception("The index run failed")
