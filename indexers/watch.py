@@ -173,10 +173,10 @@ def set_polled(catalog: Catalog, folder: str, polled: bool) -> None:
 # -- which folders deliver events ---------------------------------------------------------
 
 
-def no_events_reason(folder: str) -> str | None:
+def no_events_reason(folder: str, mounts: str = "/proc/self/mounts") -> str | None:
     """Why events cannot be expected from `folder` (a network share, a FUSE mount), or None.
     Known on Linux from the mount table; elsewhere the user marks such folders."""
-    fs = filesystem_type(folder)
+    fs = filesystem_type(folder, mounts)
     if fs is None:
         return None
     if fs in NO_EVENTS_FS or fs.startswith("fuse"):
@@ -184,10 +184,10 @@ def no_events_reason(folder: str) -> str | None:
     return None
 
 
-def filesystem_type(folder: str) -> str | None:
-    """The type of the file system `folder` is on, from /proc/self/mounts (Linux), or None."""
+def filesystem_type(folder: str, mounts: str = "/proc/self/mounts") -> str | None:
+    """The type of the file system `folder` is on, from the mount table (Linux), or None."""
     try:
-        with open("/proc/self/mounts", encoding="utf-8", errors="replace") as f:
+        with open(mounts, encoding="utf-8", errors="replace") as f:
             mounts = [line.split() for line in f]
     except OSError:
         return None

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import gradio as gr
 
+from indexers.watch import LIVE, POLLED, WatchState
 from search.errors import TroveError
 from search.models import list_presets
+from search.timefmt import local_time
 from search.web.access import NotAllowedError, require_manager
 from search.web.jobs import FAILED, STOPPED, JobStatus
 from search.web.render import (
@@ -93,6 +95,17 @@ def library_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
                 elem_id="stop-btn",
             )
         progress = gr.Markdown(elem_id="index-progress")
+        with gr.Row(elem_classes=["field-row"]):
+            watch_md = gr.Markdown(elem_id="watch-state")
+            pause_btn = gr.Button(
+                "Pause watching",
+                size="md",
+                scale=0,
+                visible=ui.watch is not None,
+                elem_id="pause-btn",
+            )
+        # The watcher's state (and a run it starts) shows without a click.
+        watch_timer = gr.Timer(2.0, active=ui.watch is not None)
         failed_table = gr.Dataframe(
             headers=["File", "Why it failed"],
             label="Failed files",
@@ -124,7 +137,15 @@ def library_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
             gr.Button(interactive=status.running),
             gr.Timer(active=status.running),
             gr.skip() if message is None else message,
+            *watch_outputs(),
         )
+
+    def watch_outputs():
+        if ui.watch is None:
+            return "Watching is off (`--no-watch`): index by hand.", gr.Button(visible=False)
+        state = ui.watch.state()
+        label = "Resume watching" if state.paused else "Pause watching"
+        return render_watch(state), gr.Button(value=label, visible=True)
 
     refresh_outputs = [
         header,
@@ -137,6 +158,8 @@ def library_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
         stop_btn,
         timer,
         library_message,
+        watch_md,
+        pause_btn,
     ]
 
     def on_load(request: gr.Request):
@@ -155,7 +178,7 @@ def library_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
         outputs = list(refresh(light=running))
         outputs[3] = gr.skip()  # leave the folder picker alone while the user uses it
         if not running:  # the last tick: "Indexing started." is over
-            outputs[-1] = ""
+            outputs[refresh_outputs.index(library_message)] = ""
         return tuple(outputs)
 
     def add_folder(path, include_, exclude_, request: gr.Request):
@@ -184,6 +207,21 @@ def library_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
             return refresh(error_line(exc))
         return refresh("Indexing started." if status.state != FAILED else "")
 
+    def watch_tick():
+        running = ui.index_status().running
+        return (*watch_outputs(), gr.Timer(active=True) if running else gr.skip())
+
+    def pause_or_resume(request: gr.Request):
+        try:
+            require_manager(request)
+            if ui.watch is None:
+                return refresh("Watching is off (`--no-watch`).")
+            paused = ui.watch.state().paused
+            ui.watch.resume() if paused else ui.watch.pause()
+        except TroveError as exc:
+            return refresh(error_line(exc))
+        return refresh("Watching resumed." if paused else "Watching paused (remembered).")
+
     def stop(request: gr.Request):
         try:
             require_manager(request)
@@ -203,6 +241,14 @@ def library_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
     remove_btn.click(remove_folder, [remove_choice], refresh_outputs, api_visibility="private")
     start_btn.click(start, [model_choice], refresh_outputs, api_visibility="private")
     stop_btn.click(stop, None, refresh_outputs, api_visibility="private")
+    pause_btn.click(pause_or_resume, None, refresh_outputs, api_visibility="private")
+    watch_timer.tick(
+        watch_tick,
+        None,
+        [watch_md, pause_btn, timer],
+        api_visibility="private",
+        show_progress="hidden",
+    )
 
 
 def _failures(lib: dict, status: JobStatus) -> list[dict]:
@@ -211,3 +257,25 @@ def _failures(lib: dict, status: JobStatus) -> list[dict]:
     for path, reason in status.errors:
         rows.setdefault(path, reason)
     return [{"file": p, "reason": r} for p, r in sorted(rows.items())]
+
+
+def render_watch(state: WatchState) -> str:
+    """The watcher in a few lines: watching N folders (live or polled, and which), what is
+    queued or being indexed, the last change, what the user can fix."""
+    live = [f for f in state.folders if f.mode == LIVE]
+    polled = [f for f in state.folders if f.mode == POLLED]
+    waiting = [f for f in state.folders if f.mode not in (LIVE, POLLED)]
+    head = "**Watching paused** (remembered)" if state.paused else "**Watching**"
+    lines = [f"{head}: {len(live)} folder(s) live, {len(polled)} polled."]
+    lines += [f"- polled: `{f.folder}` ({f.reason})" for f in polled]
+    lines += [f"- waiting for `{f.folder}`: {f.reason}" for f in waiting]
+    if state.current:
+        lines.append(f"Indexing changes in `{state.current}`.")
+    elif state.queued:
+        lines.append(f"{state.queued} change(s) queued.")
+    if state.held:
+        lines.append(f"{len(state.held)} file(s) still being written: indexed once complete.")
+    if state.last_change:
+        lines.append(f"Last change seen {local_time(state.last_change)}.")
+    lines += [f"> {warning}" for warning in state.warnings]
+    return "\n".join(lines)

@@ -91,10 +91,12 @@ def serve(
     check_exposure(host, share, auth)
     check_port(host, port)
     ui = TroveUI(data_dir, model, model_path)
+    if watch:  # before the page is built: the Library tab shows it
+        ui.watch = LibraryWatch(ui, poll_interval_s=poll_interval_s)
     demo, options = create_app(ui)
     ui.warm_up()
-    if watch:
-        ui.watch = LibraryWatch(ui, poll_interval_s=poll_interval_s).start()
+    if ui.watch is not None:
+        ui.watch.start()
     try:
         demo.launch(
             server_name=host,

@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from indexers.watch import LIVE, MARKED, POLLED, UNAVAILABLE, FolderWatcher, library_runner
+from indexers.watch import (
+    LIVE,
+    MARKED,
+    POLLED,
+    UNAVAILABLE,
+    FolderWatcher,
+    filesystem_type,
+    library_runner,
+    no_events_reason,
+)
 from search.engine import SearchEngine
 from search.models.encoders import Encoders
 from search.storage.catalog import Root
@@ -171,3 +180,19 @@ def test_an_emptied_mount_point_keeps_its_files(photo_library, library, watch, t
     eventually(lambda: watcher.state().folders[0].mode == UNAVAILABLE, "the folder is refused")
     assert "Is its drive mounted?" in watcher.state().folders[0].reason
     assert len(library.catalog.items_under(str(photo_library))) == known
+
+
+def test_network_and_fuse_mounts_are_polled(tmp_path):
+    # This machine's own mount table, plus a share and a FUSE mount as Linux lists them.
+    table = tmp_path / "mounts"
+    shares = (
+        "nas:/volume1/photos /mnt/nas\\040photos nfs4 rw,relatime 0 0\n"
+        "ann@host:/home/ann /mnt/ssh fuse.sshfs rw 0 0\n"
+    )
+    table.write_text(Path("/proc/self/mounts").read_text() + shares)
+    assert no_events_reason("/mnt/nas photos/2023", str(table)) == (
+        "on a nfs4 file system, which sends no change events"
+    )
+    assert "fuse.sshfs" in no_events_reason("/mnt/ssh/Pictures", str(table))
+    assert filesystem_type("/proc/self", str(table)) == "proc"
+    assert no_events_reason(str(tmp_path)) is None  # a local disk sends events

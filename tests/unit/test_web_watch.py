@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from indexers.watch import LIVE, is_paused
+from search.errors import TroveError
 from search.web.jobs import DONE, IndexJobs
+from search.web.library_tab import render_watch
 from search.web.service import SearchRequest, TroveUI
 from search.web.watching import LibraryWatch
 from tests.media import make_photo
@@ -82,3 +84,16 @@ def test_pause_is_remembered_and_resume_catches_up(served, photo_library, tmp_pa
     served.watch.resume()
     assert not is_paused(served.library().catalog)
     eventually(lambda: indexed(served, new), "resume indexed what changed meanwhile")
+
+
+def test_the_library_tab_says_which_folders_are_live_and_which_polled(served, photo_library):
+    folder = str(photo_library.resolve())
+    assert render_watch(served.watch.state()).startswith("**Watching**: 1 folder(s) live, 0 polled")
+    served.watch.set_polled(folder, True)
+    text = render_watch(served.watch.state())
+    assert "0 folder(s) live, 1 polled" in text
+    assert f"- polled: `{folder}` (marked to be polled)" in text
+    served.watch.pause()
+    assert render_watch(served.watch.state()).startswith("**Watching paused** (remembered)")
+    with pytest.raises(TroveError, match="is not a library folder"):
+        served.watch.set_polled("/nowhere", True)
