@@ -270,6 +270,10 @@ def _transcribe_now(args: argparse.Namespace, path: Path, kind: str, library):
         return transcribe(str(path), kind, options, isolation)
 
 
+def _hours(hours: float) -> str:
+    return f"{hours:.1f} h" if hours >= 1 else f"{hours * 60:.1f} min"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from search.models.encoders import SPACES
     from search.segments import library_speech_model
@@ -312,7 +316,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if speech["model"]:
         print(
             f"Speech:   {speech['files']} files transcribed with {speech['model']}: "
-            f"{speech['hours']:.2f} h of sound heard, {speech['speech_hours']:.2f} h of speech"
+            f"{_hours(speech['hours'])} of sound heard, {_hours(speech['speech_hours'])} of "
+            "speech"
         )
     else:
         print("Speech:   off (index --speech turns it on)")

@@ -75,6 +75,8 @@ class IndexSummary:
     # content by the same model is not counted), and the seconds of sound heard.
     transcribed: int = 0
     transcribed_s: float = 0.0
+    # Of those, the files in which speech was heard.
+    with_speech: int = 0
 
     def report(self) -> str:
         rate = self.indexed / self.seconds if self.seconds else 0.0
@@ -86,8 +88,8 @@ class IndexSummary:
         ]
         if self.transcribed:
             lines.append(
-                f"Transcribed speech in {self.transcribed} file(s) "
-                f"({self.transcribed_s / 60:.1f} min of sound)."
+                f"Listened for speech in {self.transcribed} file(s) "
+                f"({self.transcribed_s / 60:.1f} min of sound): {self.with_speech} hold speech."
             )
         lines += [f"  failed: {path}: {reason}" for path, reason in self.failed]
         for kind, count in sorted(self.skipped.items()):
@@ -317,7 +319,8 @@ class Indexer:
         if self.settings.speech and self.settings.speech_model:
             # Never transcribed, or by another speech model: each keeps its old transcript
             # (searchable) until its new one is committed.
-            hear = self.catalog.items_to_transcribe(self.settings.speech_model)
+            text = None if self.encoders.unavailable("text") else self.encoders.key("sentence")
+            hear = self.catalog.items_to_transcribe(self.settings.speech_model, text)
             needs_vectors.update(hear)
         scans = []
         scan_failures: dict[str, list[tuple[str, str]]] = {}
@@ -468,6 +471,7 @@ class Indexer:
             if d.transcribed and d.transcript is not None:
                 summary.transcribed += 1
                 summary.transcribed_s += d.transcript.seconds
+                summary.with_speech += bool(d.transcript.lines)
 
     def _follow(self, saved: Saved) -> None:
         """Bring the indexes in line with what the catalog just committed."""

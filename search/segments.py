@@ -125,10 +125,11 @@ OCR_META = "ocr"
 # one transcribes with the default preset.
 SPEECH_META = "speech_model"
 SPEECH_OFF = "off"
-# A passage of speech embedded as one text chunk: at most this many words and seconds, so a
-# hit's moment stays close to the words (Whisper's own lines are often shorter).
-SPEECH_CHUNK_WORDS = 40
-SPEECH_CHUNK_S = 30.0
+# A passage of speech embedded as one text chunk: at most this many words and seconds (about
+# two of Whisper's lines), so a hit's moment stays close to the words while the text model
+# still gets a sentence or two of context.
+SPEECH_CHUNK_WORDS = 24
+SPEECH_CHUNK_S = 15.0
 # Catalog meta (JSON): kind -> the time a setting that changes what its files yield last
 # changed; a file of that kind processed before then is processed again.
 REDO_META = "redo_kinds_since"
@@ -405,8 +406,9 @@ class Segmenter:
     ) -> tuple[Transcript | None, bool]:
         """(what was said, whether it was transcribed now): a stored transcript of the same
         content by the same model when there is one. A transcription that fails (too slow,
-        the worker died) is kept with its reason: the file's sound and pictures are indexed
-        all the same, and it is not tried again until the file or the speech model changes."""
+        the worker died) is kept with its reason, which `status` lists: the file's sound and
+        pictures are indexed all the same, and the next run tries again (as it does every
+        failed file)."""
         if not self.hears_speech:
             return None, False
         options = self.speech_options()
@@ -465,7 +467,7 @@ def transcribe(
     an isolated worker whose time limit grows with `duration_s` (None: the longest a file
     may be). The indexer calls it per file; `transcript FILE` for a file outside a library."""
     limit = speech_timeout_s(duration_s, options.max_seconds)
-    return isolation.run(_transcribe_file, path, kind, options, timeout_s=limit)
+    return isolation.run(_transcribe_file, path, kind, options, timeout_s=limit, verb="transcribe")
 
 
 def speech_chunks(lines: Sequence[SpeechLine]) -> list[tuple[float, float, str]]:

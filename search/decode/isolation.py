@@ -97,21 +97,23 @@ class IsolatedDecoder:
                 )
             return self._pool.schedule(fn, args=args, timeout=limit)
 
-    def run(self, fn: Callable[..., R], *args: Any, timeout_s: float | None = None) -> R:
+    def run(
+        self, fn: Callable[..., R], *args: Any, timeout_s: float | None = None, verb: str = "decode"
+    ) -> R:
         """`fn(*args)` in a worker, or BadFileError when it overran, ran out of memory or
         crashed. `timeout_s` overrides the pool's limit for this call."""
         limit = self.timeout_s if timeout_s is None else timeout_s
-        return self.result(self.submit(fn, *args, timeout_s=limit), limit)
+        return self.result(self.submit(fn, *args, timeout_s=limit), limit, verb)
 
-    def result(self, future: Future, timeout_s: float | None = None) -> Any:
+    def result(self, future: Future, timeout_s: float | None = None, verb: str = "decode") -> Any:
         """The result of a `submit`ted call, with the failures translated as in `run`."""
         limit = self.timeout_s if timeout_s is None else timeout_s
         try:
             return future.result()
         except FutureTimeout:
-            raise BadFileError(f"took longer than {limit:g} s to decode") from None
+            raise BadFileError(f"took longer than {limit:g} s to {verb}") from None
         except MemoryError:
-            raise BadFileError(f"needed more than {self.memory_mib} MiB to decode") from None
+            raise BadFileError(f"needed more than {self.memory_mib} MiB to {verb}") from None
         except ProcessExpired as exc:
             code = exc.exitcode
             if code is not None and code < 0:

@@ -675,15 +675,24 @@ class Catalog:
         )
         return Transcript.from_dict(json.loads(rows[0][0])) if rows else None
 
-    def items_to_transcribe(self, model: str) -> list[int]:
+    def items_to_transcribe(self, model: str, text_key: str | None = None) -> list[int]:
         """Healthy sound files and videos without a transcript by `model` (never
-        transcribed, or by another speech model)."""
+        transcribed, by another speech model, or the transcription failed), and those whose
+        passages lack a vector under `text_key` (the library's text model changed)."""
         rows = self._query(
             "SELECT i.id FROM items i LEFT JOIN transcripts t ON t.item_id = i.id "
             "WHERE i.kind IN ('audio', 'video') AND i.error IS NULL "
-            "AND (t.model IS NULL OR t.model != ?)",
+            "AND (t.model IS NULL OR t.model != ? OR t.error IS NOT NULL)",
             (model,),
         )
+        if text_key is not None:
+            rows += self._query(
+                "SELECT DISTINCT s.item_id FROM segments s JOIN items i ON i.id = s.item_id "
+                "WHERE i.kind IN ('audio', 'video') AND i.error IS NULL AND s.text IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM vectors v WHERE v.segment_id = s.id "
+                "AND v.model = ?)",
+                (text_key,),
+            )
         return [r[0] for r in rows]
 
     def speech_counts(self) -> dict[str, float]:

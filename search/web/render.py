@@ -6,6 +6,7 @@ search/web/service.py returns.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from search.engine import SearchResult
@@ -108,15 +109,19 @@ def render_detail(
     start: float | None = None,
     end: float | None = None,
     snippet: str | None = None,
+    matched: Sequence[str] = (),
 ) -> str:
-    """The detail panel's text: path, kind, score and the result's moment or passage, then
-    what the catalog knows of the file (duration, sound, codec, pages, camera, dates)."""
+    """The detail panel's text: path, kind, score, why it matched and the result's moment
+    or passage, then what the catalog knows of the file (duration, sound, codec, pages,
+    camera, dates)."""
     info = detail.details
     head = f"**Kind** {detail.kind}"
     if score is not None:
         head += f" · **Score** {format_score(score)}"
     if start is not None:
         head += f" · **Moment** {moment_text(start, end)}"
+    if matched:
+        head += f" · **Matched** {', '.join(matched)}"
     rows = [f"**Path** `{detail.path}`", head]
     if snippet:
         rows.append("> " + _markdown_text(snippet))
@@ -192,7 +197,8 @@ def caption(result: SearchResult, roots: list[str]) -> str:
             shown = os.path.join(os.path.basename(root.rstrip("/")), result.path[len(root) + 1 :])
             break
     moment = f" · {moment_text(result.start, result.end)}" if result.start is not None else ""
-    return f"{result.kind} · {format_score(result.score)}{moment} · {shown}"
+    why = f" · {result.matched[0]}" if result.matched else ""
+    return f"{result.kind} · {format_score(result.score)}{moment}{why} · {shown}"
 
 
 def weights_label(model: dict) -> str:

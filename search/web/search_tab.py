@@ -234,7 +234,14 @@ def search_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
             gr.Image(value=detail.preview, visible=kind not in ("audio", "video")),
             gr.Audio(value=detail.path if kind == "audio" else None, visible=kind == "audio"),
             gr.Video(value=detail.path if kind == "video" else None, visible=kind == "video"),
-            render_detail(detail, picked["score"], start, end, picked.get("snippet")),
+            render_detail(
+                detail,
+                picked["score"],
+                start,
+                end,
+                picked.get("snippet"),
+                picked.get("matched", ()),
+            ),
             picked["path"],
             gr.Column(visible=True),
             gr.Button(visible=kind in QUERY_SLOTS),
@@ -340,6 +347,7 @@ def _shown_row(result: SearchResult) -> dict:
         "end": result.end,
         "snippet": result.snippet,
         "thumbnail": result.thumbnail,
+        "matched": list(result.matched),
     }
 
 

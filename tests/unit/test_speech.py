@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from indexers.pipeline import Indexer
+from search import segments
 from search.decode.speech import (
     SPEECH_RATE,
     SpeechOptions,
     format_transcript,
     is_hallucination,
+    speech_timeout_s,
     transcribe_samples,
 )
 from search.engine import SearchEngine
@@ -23,8 +25,9 @@ from search.filters import SearchFilters
 from search.library import Library
 from search.models.encoders import Encoders
 from search.models.speech import load_speech_model
-from search.segments import SegmentSettings, speech_chunks
+from search.segments import SPEECH_CHUNK_S, SPEECH_CHUNK_WORDS, SegmentSettings, speech_chunks
 from search.storage.catalog import Root
+from search.web.render import caption
 from tests.media_audio import RATE, noise_burst, silence, spoken, tone, write_audio
 from tests.media_video import make_video
 
@@ -106,8 +109,9 @@ def test_passages_keep_their_times_and_stay_short():
 
     lines = [SpeechLine(i * 3.0, i * 3.0 + 2.5, "one two three four five six") for i in range(20)]
     chunks = speech_chunks(lines)
-    assert all(len(text.split()) <= 40 for _, _, text in chunks)
-    assert all(end - start <= 30 for start, end, _ in chunks)
+    assert all(len(text.split()) <= SPEECH_CHUNK_WORDS for _, _, text in chunks)
+    assert all(end - start <= SPEECH_CHUNK_S for start, end, _ in chunks)
+    assert len(chunks) > 1
     assert chunks[0][0] == 0.0 and chunks[-1][1] == lines[-1].end_s
     assert " ".join(t for _, _, t in chunks) == " ".join(line.text for line in lines)
 
@@ -170,7 +174,7 @@ def stored(data: Path, path: Path):
 
 def test_every_sound_and_video_is_heard_once(spoken_library):
     root, data, summary = spoken_library
-    assert summary.failed == [] and summary.transcribed == 5
+    assert summary.failed == [] and summary.transcribed == 5 and summary.with_speech == 3
 
 
 def test_a_paraphrase_finds_the_sentence_at_its_moment(spoken_library):
@@ -181,6 +185,9 @@ def test_a_paraphrase_finds_the_sentence_at_its_moment(spoken_library):
     assert top.start <= OFFSET_S + 1.0 and top.end >= OFFSET_S + 2.0
     assert top.end - top.start < 12
     assert "tomatoes" in top.snippet.lower()
+    # The UI's result card names the strongest reason.
+    label = caption(top, [str(root)])
+    assert label.endswith(f" · {top.matched[0]} · {root.name}/voice-memo.wav")
 
 
 def test_a_quoted_phrase_finds_its_exact_words(spoken_library):
@@ -307,3 +314,44 @@ def test_no_speech_is_remembered_and_drops_transcripts(tmp_path: Path):
     assert off.transcribed == 0 and stored(data, root / "memo.wav")[1] is None
     heard = search(data, '"harbour at six"')
     assert all("spoken words" not in r.matched and r.snippet is None for r in heard)
+
+
+def test_a_transcription_past_its_time_limit_is_recorded_and_tried_again(
+    tmp_path: Path, monkeypatch
+):
+    root = tmp_path / "lib"
+    write_audio(root / "memo.wav", spoken(BUDGET))
+    data = tmp_path / "data"
+    # A limit no worker can meet (loading the model alone takes longer).
+    monkeypatch.setattr(segments, "speech_timeout_s", lambda *_: 0.05)
+    first = index(data, root)
+    assert first.failed == [] and first.indexed == 1  # its sound is indexed all the same
+    _, transcript = stored(data, root / "memo.wav")
+    assert transcript.error == "took longer than 0.05 s to transcribe"
+    library = Library(data, create=False)
+    assert library.catalog.transcript_failures() == [(str(root / "memo.wav"), transcript.error)]
+    library.close()
+    monkeypatch.undo()
+    again = index(data, root)
+    assert again.transcribed == 1 and again.with_speech == 1
+    assert "budget" in stored(data, root / "memo.wav")[1].text.lower()
+
+
+def test_the_time_limit_grows_with_the_recording():
+    assert speech_timeout_s(60) < speech_timeout_s(600) < speech_timeout_s(None)
+    assert speech_timeout_s(10 * 3600) == speech_timeout_s(None)  # the cap bounds it
+
+
+def test_a_new_text_model_embeds_the_passages_again_without_transcribing(tmp_path: Path):
+    root = tmp_path / "lib"
+    write_audio(root / "memo.wav", spoken(TOMATOES))
+    data = tmp_path / "data"
+    assert index(data, root).transcribed == 1
+    library = Library(data)
+    switched = Indexer(library, Encoders("tiny-clip", "tiny-clap", "tiny-text"), progress=False)
+    summary = switched.run([Root(str(root), (), ())])
+    keys = set(library.catalog.vector_keys())
+    library.close()
+    assert summary.indexed == 1 and summary.transcribed == 0  # the transcript is reused
+    assert "tiny-text" in keys and "all-minilm-l6-v2" not in keys
+    assert search(data, '"tomatoes"')[0].path == str(root / "memo.wav")

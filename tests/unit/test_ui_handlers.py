@@ -320,7 +320,7 @@ def test_text_search_gives_a_page_of_captioned_thumbnails(ui, photo_library):
             assert im.format == "JPEG" and max(im.size) <= 384
     first = page.results[0]
     label = caption(first, ui.roots())
-    assert label.startswith(f"image · {format_score(first.score)} · photos/")
+    assert label.startswith(f"image · {format_score(first.score)} · picture · photos/")
     assert label.endswith(os.path.relpath(first.path, photo_library.resolve()))
 
 
@@ -628,7 +628,9 @@ def test_every_kind_gets_a_gallery_picture_and_a_captioned_moment(mixed):
     assert ui.thumbnail(video.path, video.thumbnail) == video.thumbnail
     label = caption(video, ui.roots())
     assert re.fullmatch(
-        r"video · -?\d\.\d{4} · \d:\d\d(–\d:\d\d)? · library/videos/late-tone.mp4", label
+        r"video · -?\d\.\d{4} · \d:\d\d(–\d:\d\d)? · (picture|sound) · "
+        r"library/videos/late-tone.mp4",
+        label,
     )
     assert caption(by_kind["image"], ui.roots()).startswith("image · ")
     # A file no decoder reads shows the grey square (the catalog lists it as failed).
