@@ -78,7 +78,12 @@ def cmd_index(args: argparse.Namespace) -> int:
         if problem:
             raise TroveError(problem)
     indexer = Indexer(
-        library, encoders, batch_size=batch_size, progress=not args.quiet, settings=settings
+        library,
+        encoders,
+        batch_size=batch_size,
+        progress=not args.quiet,
+        settings=settings,
+        retry_failed=args.retry_failed,
     )
     summary = indexer.run(roots)
     # The time a person waited: imports, model loading and the scan as well as the encoding.
@@ -697,6 +702,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--speech-model-path", help="local folder of the speech model (CTranslate2 Whisper)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="decode again the files that failed before, though they have not changed",
+    )
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser(

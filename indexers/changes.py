@@ -12,10 +12,16 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from search import __version__
 from search.decode.kinds import FoundFile
 from search.storage.catalog import Catalog, Item
 
 FINGERPRINT_CHUNK = 64 * 1024
+# Catalog meta: the Trove version whose runs recorded the library's failed files.
+FAILED_WITH_META = "failed_with_version"
+# A failure of this kind never reached a decoder (a permission, a vanished file): trying it
+# again costs an open(), and fixing a permission does not change the file's mtime.
+CANNOT_READ = "cannot read:"
 
 
 def fingerprint(path: str, size: int) -> str:
@@ -38,20 +44,26 @@ class Plan:
     deleted: list[Item] = field(default_factory=list)
     unchanged: int = 0
     unreadable: list[tuple[FoundFile, str]] = field(default_factory=list)
+    # Files that failed before and have not changed since: not decoded again.
+    failed_unchanged: int = 0
 
 
 def plan_changes(
     catalog: Catalog,
     scans: Iterable[tuple[str, Iterable[FoundFile]]],
     needs_vectors: set[int],
+    retry_failed: bool = False,
 ) -> Plan:
     """Diff the files found under each root against the catalog's items under those roots.
 
     All roots are diffed together, so a file moved from one root to another is a move.
     `needs_vectors` holds ids of items that lack vectors from the current model (after a
-    model change): they are encoded again even when the file itself is unchanged.
+    model change): they are encoded again even when the file itself is unchanged. A file
+    that failed is tried again when it changed, when it could not be opened, when another
+    Trove version recorded the failure, or with `retry_failed`; else it is left failed.
     """
     plan = Plan()
+    retry_failed = retry_failed or catalog.get_meta(FAILED_WITH_META) != __version__
     known: dict[str, Item] = {}
     found: list[FoundFile] = []
     for root, files in scans:
@@ -63,7 +75,11 @@ def plan_changes(
         if item is None:
             new_files.append(f)
         elif item.error is not None:
-            plan.encode.append((f, None))
+            unchanged = (item.size, item.mtime_ns) == (f.size, f.mtime_ns)
+            if unchanged and not retry_failed and not item.error.startswith(CANNOT_READ):
+                plan.failed_unchanged += 1
+            else:
+                plan.encode.append((f, None))
         elif (item.size, item.mtime_ns) == (f.size, f.mtime_ns):
             if item.id in needs_vectors:
                 plan.encode.append((f, item.fingerprint))
@@ -106,6 +122,13 @@ def plan_changes(
             plan.encode.append((f, fp))
     plan.deleted += known.values()
     return plan
+
+
+def remember_failures_version(catalog: Catalog) -> None:
+    """After a complete run: the library's failed files were all tried by this version.
+    Written only when there are failures and the version differs (no commit otherwise)."""
+    if catalog.get_meta(FAILED_WITH_META) != __version__ and catalog.failures():
+        catalog.set_meta(FAILED_WITH_META, __version__)
 
 
 def _fingerprint_or_report(f: FoundFile, plan: Plan) -> str | None:

@@ -21,7 +21,7 @@ from typing import TypeVar
 import numpy as np
 from tqdm import tqdm
 
-from indexers.changes import Plan, fingerprint, plan_changes
+from indexers.changes import Plan, fingerprint, plan_changes, remember_failures_version
 from indexers.roots import check_roots
 from indexers.walk import walk
 from search.bridge import load_or_fit_bridge
@@ -160,12 +160,14 @@ class Indexer:
         stop: threading.Event | None = None,
         settings: SegmentSettings | None = None,
         hold: Callable[[FoundFile], bool] | None = None,
+        retry_failed: bool = False,
     ) -> None:
         """`on_progress` is called when the files to encode are known and after each
         committed batch or failed file; setting `stop` ends the run between batches the way
         Ctrl-C does (committed work is kept, `summary.interrupted` is True). A file to encode
         for which `hold` is True (one still being written, says the watcher) is left as it is
-        for a later run."""
+        for a later run. A file that failed and has not changed since is decoded again only
+        with `retry_failed` (or by another Trove version)."""
         self.library = library
         self.catalog = library.catalog
         self.encoders = encoders
@@ -177,6 +179,7 @@ class Indexer:
         self.stop = stop
         self.settings = settings or SegmentSettings()
         self.hold = hold
+        self.retry_failed = retry_failed
         self.stores: dict[str, VectorStore] = {}
         # Spaces whose model has no weights here this run -> the paragraph saying why.
         self.problems: dict[str, str] = {}
@@ -330,7 +333,12 @@ class Indexer:
             scans.append(
                 (root.path, walk(root.path, root.include, root.exclude, on_error=on_error))
             )
-        plan = plan_changes(self.catalog, scans, needs_vectors)
+        plan = plan_changes(self.catalog, scans, needs_vectors, self.retry_failed)
+        if plan.failed_unchanged:
+            summary.notes.append(
+                f"{plan.failed_unchanged} file(s) that failed before are unchanged and were not "
+                f"tried again (`status` lists them; `index --retry-failed` tries them)."
+            )
         if self.hold is not None:
             plan.encode = [(f, fp) for f, fp in plan.encode if not self.hold(f)]
         for root_path, failures in scan_failures.items():
@@ -350,6 +358,7 @@ class Indexer:
         for space, problem in self.problems.items():
             summary.notes.append(f"{space.upper()} model unavailable: {problem}")
         self._encode(jobs, segmenter, summary)
+        remember_failures_version(self.catalog)
 
     def _walk_error(
         self, summary: IndexSummary, failures: list[tuple[str, str]]
