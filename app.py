@@ -57,6 +57,14 @@ def cmd_index(args: argparse.Namespace) -> int:
     encoders = _encoders(args, existing)
     encoders.check()
     encoders.clip.resolve()
+    runner = None
+    if args.ray:
+        from indexers.ray_runner import RayRunner
+
+        # The cluster is reached and probed (can its machines import Trove and read the
+        # folders?) before the library is created or changed.
+        runner = RayRunner(args.ray, [root.path for root in roots])
+        runner.start()
     library = existing or _library(args, create=True)
     batch_size = args.batch_size or DEFAULT_BATCH_SIZE
     settings = SegmentSettings(
@@ -83,9 +91,14 @@ def cmd_index(args: argparse.Namespace) -> int:
         batch_size=batch_size,
         progress=not args.quiet,
         settings=settings,
+        runner=runner,
         retry_failed=args.retry_failed,
     )
-    summary = indexer.run(roots)
+    try:
+        summary = indexer.run(roots)
+    finally:
+        if runner is not None:
+            runner.close()
     # The time a person waited: imports, model loading and the scan as well as the encoding.
     summary.seconds = time.monotonic() - args.started
     print(summary.report())
@@ -706,6 +719,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--retry-failed",
         action="store_true",
         help="decode again the files that failed before, though they have not changed",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="decode and encode on Ray: alone, a Ray instance on this machine; `auto` or "
+        "ray://HEAD:10001 joins a cluster (the library mounted at the same path on every "
+        "machine; docs/scale.md)",
     )
     p.set_defaults(func=cmd_index)
 

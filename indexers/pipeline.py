@@ -15,8 +15,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Protocol, TypeVar
 
 import numpy as np
 from tqdm import tqdm
@@ -47,7 +47,7 @@ from search.segments import (
     remember_settings,
 )
 from search.storage.catalog import EncodedItem, EncodedSegment, Root, Saved
-from search.storage.store import VectorStore, choose_index
+from search.storage.store import VectorStore, settled_index
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,23 @@ class _StopRequested(Exception):
     """Raised between batches when the run's `stop` event is set."""
 
 
+# One file's outcome: its Decoded (or why it failed) and, when it was encoded elsewhere, its
+# vectors per segment (None: the indexer encodes it, as a local run does).
+FileResult = tuple[FoundFile, "Decoded | Exception", "list[dict[str, np.ndarray]] | None"]
+
+
+class EncodeRunner(Protocol):
+    """Decodes and encodes an index run's files somewhere else (indexers/ray_runner.py: on
+    a Ray cluster) with `encode_files`; the walk, the change detection and every catalog
+    write stay with the Indexer."""
+
+    def encode(
+        self, jobs: list[tuple[FoundFile, str | None]], segmenter: Segmenter, batch_size: int
+    ) -> Iterator[FileResult]:
+        """Every job's FileResult, in any order, each file once."""
+        ...
+
+
 def decode_ahead(
     fn: Callable[[T], R], items: Iterable[T], workers: int, ahead: int
 ) -> Iterator[tuple[T, R | Exception]]:
@@ -145,6 +162,43 @@ def _settle(item, future: Future):
         return item, exc
 
 
+def decode_job(segmenter: Segmenter, job: tuple[FoundFile, str | None]) -> Decoded:
+    found, fp = job
+    return segmenter(found, fp or fingerprint(found.path, found.size))
+
+
+def encode_files(
+    segmenter: Segmenter,
+    jobs: Sequence[tuple[FoundFile, str | None]],
+    batch_size: int,
+    workers: int,
+) -> list[tuple[FoundFile, Decoded | str, list[dict[str, np.ndarray]]]]:
+    """Decode and encode a batch of files the way a local run does (the same decode, the
+    same encode_segments), for a runner on another machine: per file its Decoded without
+    the encoder inputs (tensors the catalog does not keep) and its vectors per segment,
+    or the reason it failed."""
+    outcomes: list[tuple[FoundFile, Decoded | str]] = []
+    for (found, _), result in decode_ahead(
+        lambda job: decode_job(segmenter, job), jobs, workers, ahead=max(1, len(jobs))
+    ):
+        outcomes.append((found, _reason(result) if isinstance(result, Exception) else result))
+    decoded = [d for _, d in outcomes if isinstance(d, Decoded)]
+    vectors = encode_segments(segmenter.encoders, decoded, batch_size)
+    per_file = iter(
+        [vectors[(i, j)] for j in range(len(d.segments))] for i, d in enumerate(decoded)
+    )
+    return [
+        (found, d, [])
+        if isinstance(d, str)
+        else (
+            found,
+            replace(d, segments=[replace(p, inputs={}) for p in d.segments]),
+            next(per_file),
+        )
+        for found, d in outcomes
+    ]
+
+
 class Indexer:
     """Brings a library's catalog and indexes up to date with its roots on disk."""
 
@@ -160,14 +214,16 @@ class Indexer:
         stop: threading.Event | None = None,
         settings: SegmentSettings | None = None,
         hold: Callable[[FoundFile], bool] | None = None,
+        runner: EncodeRunner | None = None,
         retry_failed: bool = False,
     ) -> None:
         """`on_progress` is called when the files to encode are known and after each
         committed batch or failed file; setting `stop` ends the run between batches the way
         Ctrl-C does (committed work is kept, `summary.interrupted` is True). A file to encode
         for which `hold` is True (one still being written, says the watcher) is left as it is
-        for a later run. A file that failed and has not changed since is decoded again only
-        with `retry_failed` (or by another Trove version)."""
+        for a later run. `runner` decodes and encodes the files elsewhere (a Ray cluster);
+        by default that happens here. A file that failed and has not changed since is
+        decoded again only with `retry_failed` (or by another Trove version)."""
         self.library = library
         self.catalog = library.catalog
         self.encoders = encoders
@@ -180,6 +236,7 @@ class Indexer:
         self.settings = settings or SegmentSettings()
         self.hold = hold
         self.retry_failed = retry_failed
+        self.runner = runner
         self.stores: dict[str, VectorStore] = {}
         # Spaces whose model has no weights here this run -> the paragraph saying why.
         self.problems: dict[str, str] = {}
@@ -226,7 +283,9 @@ class Indexer:
                     log.warning("The indexes will be rebuilt from the catalog when next used.")
                 self._record_new_spaces(previous)
             for key, store in self.stores.items():
-                if choose_index(len(store), store.dim).factory != store.index_type:
+                if settled_index(store.index_type, len(store), store.dim).factory != (
+                    store.index_type
+                ):
                     # The library outgrew its index type: rebuild now, under the writer
                     # lock, rather than make the next search wait for it.
                     self.library.open_store(key, store.dim)
@@ -406,19 +465,28 @@ class Indexer:
         segmenter: Segmenter,
         summary: IndexSummary,
     ) -> None:
-        def decode(job: tuple[FoundFile, str | None]) -> Decoded:
-            found, fp = job
-            return segmenter(found, fp or fingerprint(found.path, found.size))
-
         batch: list[Decoded] = []
+        # Per file of the batch, its vectors when a runner encoded it elsewhere.
+        encoded: list[list[dict[str, np.ndarray]] | None] = []
         segments_in_batch = 0
         last_save = time.monotonic()
         done, total = 0, len(jobs)
         self._report(ProgressEvent(done, total))
         bar = tqdm(total=len(jobs), unit="file", desc="Indexing", disable=not self.progress)
         with bar:
-            decoded = decode_ahead(decode, jobs, self.workers, ahead=2 * self.batch_size)
-            for (found, _), result in decoded:
+            if self.runner is None:
+                decoded = decode_ahead(
+                    lambda job: decode_job(segmenter, job),
+                    jobs,
+                    self.workers,
+                    ahead=2 * self.batch_size,
+                )
+                results: Iterator[FileResult] = (
+                    (found, result, None) for (found, _), result in decoded
+                )
+            else:
+                results = self.runner.encode(jobs, segmenter, self.batch_size)
+            for found, result, vectors in results:
                 if not batch and self.stop is not None and self.stop.is_set():
                     raise _StopRequested
                 if isinstance(result, Exception):
@@ -429,20 +497,21 @@ class Indexer:
                     self._report(ProgressEvent(done, total, found.path, reason))
                     continue
                 batch.append(result)
+                encoded.append(vectors)
                 segments_in_batch += len(result.segments)
                 # A long recording or video fills a batch by itself: commit by segments
                 # too, so memory and the work lost to a crash stay bounded.
                 if len(batch) >= self.batch_size or segments_in_batch >= 8 * self.batch_size:
-                    self._commit(batch, summary)
+                    self._commit(batch, summary, encoded)
                     bar.update(len(batch))
                     done += len(batch)
                     self._report(ProgressEvent(done, total, batch[-1].found.path))
-                    batch, segments_in_batch = [], 0
+                    batch, encoded, segments_in_batch = [], [], 0
                 if time.monotonic() - last_save > self.save_every_s:
                     self._save_stores()
                     last_save = time.monotonic()
             if batch:
-                self._commit(batch, summary)
+                self._commit(batch, summary, encoded)
                 bar.update(len(batch))
                 done += len(batch)
                 self._report(ProgressEvent(done, total, batch[-1].found.path))
@@ -451,8 +520,18 @@ class Indexer:
         if self.on_progress is not None:
             self.on_progress(event)
 
-    def _commit(self, batch: list[Decoded], summary: IndexSummary) -> None:
-        vectors = encode_segments(self.encoders, batch, self.batch_size)
+    def _commit(
+        self,
+        batch: list[Decoded],
+        summary: IndexSummary,
+        encoded: Sequence[list[dict[str, np.ndarray]] | None] = (),
+    ) -> None:
+        """Encode the batch (unless a runner did: `encoded` holds each file's vectors per
+        segment) and commit it in one catalog transaction."""
+        if encoded and all(e is not None for e in encoded):
+            vectors = {(i, j): v for i, e in enumerate(encoded) for j, v in enumerate(e)}
+        else:
+            vectors = encode_segments(self.encoders, batch, self.batch_size)
         encoded = [
             EncodedItem(
                 path=d.found.path,
