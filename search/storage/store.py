@@ -105,6 +105,28 @@ def choose_index(
     return ivf_index(count, f"PQ{fitting[0] if fitting else codes[-1]}np")
 
 
+# A library whose size sits on a threshold of `choose_index` (exact/IVF, or IVF's number of
+# lists) keeps the index type it has while a size this much smaller or larger would still
+# choose that type: adding and deleting a few files does not rebuild it back and forth.
+HYSTERESIS = 0.1
+
+
+def settled_index(
+    current: str | None, count: int, dim: int, memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET
+) -> IndexChoice:
+    """`choose_index` with hysteresis: the index of type `current` (a factory string; None
+    for no index yet) is kept while `choose_index` would pick it for `count` give or take
+    HYSTERESIS; otherwise the type for `count`."""
+    choice = choose_index(count, dim, memory_budget_bytes)
+    if current is None or current == choice.factory:
+        return choice
+    for nearby in (int(count * (1 - HYSTERESIS)), int(count * (1 + HYSTERESIS))):
+        kept = choose_index(nearby, dim, memory_budget_bytes)
+        if kept.factory == current:
+            return kept
+    return choice
+
+
 def ivf_index(count: int, codec: str = "Flat") -> IndexChoice:
     """The IVF index (lists and probes) for `count` vectors stored as `codec`: "Flat" (float
     vectors), "SQ8" (8-bit scalar quantised) or "PQ{m}np" (m-byte product quantised)."""
@@ -319,7 +341,7 @@ def open_store(
     """Load the index at `path` if it matches the catalog, else rebuild it from the catalog.
 
     A matching index is also rebuilt when the catalog's size now calls for another index
-    type (`choose_index`), e.g. exact search grown past its threshold.
+    type (`settled_index`), e.g. exact search grown well past its threshold.
     """
     generation = catalog.generation
     if not path.exists() or not sidecar_path(path).exists():
@@ -330,7 +352,7 @@ def open_store(
         except Exception as exc:  # faiss raises RuntimeError, json ValueError, ...: all unreadable
             reason = f"the index file is unreadable ({type(exc).__name__}: {exc})"
         else:
-            choice = choose_index(info.count, dim)
+            choice = settled_index(info.index_type, info.count, dim)
             if (info.model, info.dim) != (model, dim):
                 reason = f"it was built for {info.model} (dim {info.dim}), the library uses {model}"
             elif info.generation != generation:
