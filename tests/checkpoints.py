@@ -141,3 +141,102 @@ def save_random_sound_model(folder: Path, family: str, seed: int = 1234) -> Path
     model.save_pretrained(folder)
     features().save_pretrained(folder)
     return folder
+
+
+# xlm-roberta-base's published config.json (the text tower of mclip-xlmr-b-32).
+XLM_ROBERTA_BASE_CONFIG = {
+    "vocab_size": 250002,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "hidden_act": "gelu",
+    "max_position_embeddings": 514,
+    "type_vocab_size": 1,
+    "layer_norm_eps": 1e-5,
+    "pad_token_id": 1,
+    "bos_token_id": 0,
+    "eos_token_id": 2,
+}
+TOKENIZER_CHARS = sorted(
+    set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,'!?-")
+    | set("▁äöüéèñçß東京日本語")
+)
+
+
+def xlm_roberta_tokenizer(folder: Path) -> Path:
+    """An XLM-RoBERTa tokenizer (transformers' class, a sentencepiece-style unigram model over
+    single characters) with the real special tokens and ids, saved in `folder`: the real
+    vocabulary cannot be downloaded here."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import XLMRobertaTokenizerFast
+
+    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    vocab += [(c, -1.0) for c in TOKENIZER_CHARS] + [("<mask>", 0.0)]
+    tok = Tokenizer(models.Unigram(vocab, unk_id=3, byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    XLMRobertaTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+    ).save_pretrained(folder)
+    return folder
+
+
+def gemma_tokenizer(folder: Path) -> Path:
+    """A Gemma tokenizer (transformers' class, the kind SigLIP 2 uses: BPE, '▁' for spaces,
+    <pad>=0 <eos>=1 <bos>=2 <unk>=3) over single characters, saved in `folder`."""
+    from tokenizers import Tokenizer, models, normalizers
+    from transformers import GemmaTokenizerFast
+
+    vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3}
+    for c in TOKENIZER_CHARS:
+        vocab[c] = len(vocab)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>", fuse_unk=True))
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    GemmaTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<bos>",
+        eos_token="<eos>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+    ).save_pretrained(folder)
+    return folder
+
+
+def save_random_open_clip_with_text_files(
+    folder: Path, architecture: str, seed: int = 1234
+) -> Path:
+    """An open_clip architecture whose text tower or tokenizer comes from Hugging Face
+    (xlm-roberta-base-ViT-B-32, ViT-B-16-SigLIP2) with seeded random weights, saved as
+    `open_clip_model.safetensors` with the text files beside it: XLM-RoBERTa's published
+    config and a locally built tokenizer of the real class. Returns the weight file."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+    from transformers import XLMRobertaConfig
+
+    folder.mkdir(parents=True, exist_ok=True)
+    text_cfg = dict(open_clip.get_model_config(architecture)["text_cfg"])
+    text_cfg["hf_tokenizer_name"] = str(folder)
+    if "hf_model_name" in text_cfg:
+        XLMRobertaConfig(**XLM_ROBERTA_BASE_CONFIG).save_pretrained(folder)
+        xlm_roberta_tokenizer(folder)
+        text_cfg.update(hf_model_name=str(folder), hf_model_pretrained=False)
+    else:
+        gemma_tokenizer(folder)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = open_clip.create_model(architecture, pretrained_text=False, text_cfg=text_cfg)
+    path = folder / "open_clip_model.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path

@@ -20,6 +20,7 @@ from search.models.registry import CONFIG_DIR, ModelSpec
 from search.models.weights import (
     PresetWeights,
     ResolvedWeights,
+    text_tower_folder,
     unusable_checkpoint,
 )
 
@@ -103,12 +104,18 @@ class ClipEncoder(PresetWeights):
 
         weights = self.resolve()
         open_clip.add_model_config(CONFIG_DIR)
+        text_folder = text_tower_folder(self.spec, weights.path)
+        text_cfg = _local_text_cfg(self.spec.architecture, text_folder)
         with _random_init(self.spec.seed) if weights.path is None else contextlib.nullcontext():
             try:
                 model = open_clip.create_model(
                     self.spec.architecture,
                     pretrained=str(weights.path) if weights.path else None,
                     device=self.device,
+                    # A transformers text tower is built from its config alone: the
+                    # checkpoint (or the seed) supplies its weights.
+                    pretrained_text=False,
+                    **({"text_cfg": text_cfg} if text_cfg else {}),
                 )
             except CHECKPOINT_ERRORS as exc:
                 if weights.path is None:
@@ -126,7 +133,17 @@ class ClipEncoder(PresetWeights):
         # Whole weights in bf16 (not autocast, which re-casts every op and was measured 3.5x
         # slower here); outputs are normalised in fp32.
         model = model.to(self.dtype)
-        return model, open_clip.get_tokenizer(self.spec.architecture)
+        if text_cfg:
+            from open_clip.tokenizer import DEFAULT_CONTEXT_LENGTH, HFTokenizer
+
+            tokenizer = HFTokenizer(
+                str(text_folder),
+                context_length=text_cfg.get("context_length", DEFAULT_CONTEXT_LENGTH),
+                **text_cfg.get("tokenizer_kwargs", {}),
+            )
+        else:
+            tokenizer = open_clip.get_tokenizer(self.spec.architecture)
+        return model, tokenizer
 
     @property
     def model(self) -> torch.nn.Module:
@@ -162,6 +179,21 @@ class ClipEncoder(PresetWeights):
             rows = order[start : start + TEXT_BATCH]
             out[rows] = _encode_text(model, tokens[rows]).float().cpu()
         return F.normalize(out, dim=-1).numpy()
+
+
+def _local_text_cfg(architecture: str, folder) -> dict | None:
+    """The architecture's text config with its Hugging Face text tower and tokenizer read
+    from `folder` (open_clip would ask the hub for them by name), or None when it has none."""
+    import open_clip
+
+    if folder is None:
+        return None
+    text_cfg = dict(open_clip.get_model_config(architecture)["text_cfg"])
+    text_cfg["hf_tokenizer_name"] = str(folder)
+    if "hf_model_name" in text_cfg:
+        text_cfg["hf_model_name"] = str(folder)
+        text_cfg["hf_model_pretrained"] = False
+    return text_cfg
 
 
 def _token_lengths(tokens: torch.Tensor) -> torch.Tensor:

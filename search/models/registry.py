@@ -65,6 +65,11 @@ class ModelSpec:
     support_files: tuple[str, ...] = ()
     # Whether `finetune` can train it (MobileCLIP's convolutional tower is not supported).
     finetunable: bool = True
+    # A text tower or tokenizer that open_clip takes from a Hugging Face repo (XLM-RoBERTa's,
+    # SigLIP 2's Gemma tokenizer): the repo and the files it needs from there. A tiny preset
+    # names a folder of CONFIG_DIR instead.
+    text_repo: str | None = None
+    text_files: tuple[str, ...] = ()
     # Speech presets: the pip package whose folder holds the weights (found before the
     # Hugging Face cache, so the default works offline), whether the model hears more than
     # English (then each file's language is recorded), and the decode worker's memory cap
@@ -234,6 +239,81 @@ PRESETS: dict[str, ModelSpec] = {
         ),
     )
 }
+
+# Picture presets with a text tower from transformers or a Hugging Face tokenizer.
+PRESETS.update(
+    {
+        spec.name: spec
+        for spec in (
+            ModelSpec(
+                name="mclip-xlmr-b-32",
+                family="open_clip",
+                space="clip",
+                architecture="xlm-roberta-base-ViT-B-32",
+                pretrained="laion5b_s13b_b90k",
+                hf_repo="laion/CLIP-ViT-B-32-xlm-roberta-base-laion5B-s13B-b90k",
+                embed_dim=512,
+                image_size=224,
+                text_repo="xlm-roberta-base",
+                text_files=("config.json", "tokenizer.json"),
+                finetunable=False,
+                size_mb=1460,
+                description="Queries in other languages. OpenCLIP ViT-B/32 with an XLM-RoBERTa "
+                "text tower, trained on LAION-5B (100+ languages): 62.4% ImageNet zero-shot.",
+            ),
+            ModelSpec(
+                name="siglip2-vit-b-16",
+                family="open_clip",
+                space="clip",
+                architecture="ViT-B-16-SigLIP2",
+                pretrained="webli",
+                hf_repo="timm/ViT-B-16-SigLIP2",
+                embed_dim=768,
+                image_size=224,
+                mean=(0.5, 0.5, 0.5),
+                std=(0.5, 0.5, 0.5),
+                resize_mode="squash",
+                text_repo="timm/ViT-B-16-SigLIP2",
+                text_files=("tokenizer.json", "tokenizer_config.json"),
+                finetunable=False,
+                size_mb=1500,
+                description="Newer image-text family. Google SigLIP 2 ViT-B/16 (sigmoid loss, "
+                "multilingual WebLI): 78.2% ImageNet zero-shot; about 4.4x ViT-B/32's compute.",
+            ),
+            ModelSpec(
+                name="tiny-mclip",
+                family="open_clip",
+                space="clip",
+                architecture="trove-tiny-mclip",
+                embed_dim=64,
+                image_size=64,
+                seed=0,
+                weight_files=(),
+                text_repo="trove-tiny-text-tower",
+                finetunable=False,
+                description="Tiny multilingual CLIP (open_clip's CLIP with a transformers "
+                "XLM-RoBERTa text tower), built locally with a fixed seed. Untrained: for tests.",
+            ),
+            ModelSpec(
+                name="tiny-siglip2",
+                family="open_clip",
+                space="clip",
+                architecture="trove-tiny-siglip2",
+                embed_dim=64,
+                image_size=64,
+                mean=(0.5, 0.5, 0.5),
+                std=(0.5, 0.5, 0.5),
+                resize_mode="squash",
+                seed=0,
+                weight_files=(),
+                text_repo="trove-tiny-text-tower",
+                finetunable=False,
+                description="Tiny SigLIP 2 (sigmoid-loss CLIP, SigLIP's text tower with a "
+                "Hugging Face tokenizer), built locally with a fixed seed. Untrained: for tests.",
+            ),
+        )
+    }
+)
 
 DEFAULT_CLIP_MODEL = "clip-vit-b-32"
 DEFAULT_AUDIO_MODEL = "clap-htsat-unfused"

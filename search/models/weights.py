@@ -127,11 +127,47 @@ def weights_present(spec: ModelSpec, model_path: str | os.PathLike | None = None
 def find_in_hf_cache(spec: ModelSpec) -> Path | None:
     from huggingface_hub import try_to_load_from_cache
 
+    if spec.text_repo and cached_text_folder(spec) is None:
+        return None
     for filename in spec.weight_files:
         hit = try_to_load_from_cache(spec.hf_repo, filename)
         if isinstance(hit, str) and os.path.isfile(hit) and _has_support_files(spec, Path(hit)):
             return Path(hit)
     return None
+
+
+def cached_text_folder(spec: ModelSpec) -> Path | None:
+    """The Hugging Face cache folder holding `spec.text_files` of `spec.text_repo`, if all
+    are there."""
+    from huggingface_hub import try_to_load_from_cache
+
+    hits = [try_to_load_from_cache(spec.text_repo, name) for name in spec.text_files]
+    if hits and all(isinstance(hit, str) and os.path.isfile(hit) for hit in hits):
+        return Path(hits[0]).parent
+    return None
+
+
+def text_tower_folder(spec: ModelSpec, weight_file: Path | None) -> Path | None:
+    """The folder open_clip reads a preset's transformers text tower config or Hugging Face
+    tokenizer from (None: the preset needs none): a tiny preset's own in CONFIG_DIR, the
+    checkpoint's folder when the files are beside it, else the Hugging Face cache."""
+    if spec.text_repo is None:
+        return None
+    if spec.is_tiny and weight_file is None:
+        return CONFIG_DIR / spec.text_repo
+    if weight_file is not None:
+        folder = Path(weight_file).parent
+        if all((folder / name).is_file() for name in spec.text_files):
+            return folder
+    cached = cached_text_folder(spec)
+    if cached is None:
+        raise WeightsNotFoundError(
+            f"The {spec.name} text tower needs {', '.join(spec.text_files)} of "
+            f"hf.co/{spec.text_repo}, which are neither beside its weights nor in the Hugging "
+            f"Face cache. Run `python app.py models download {spec.name}` on a machine with "
+            f"internet (it fetches them too), or put them beside the checkpoint file."
+        )
+    return cached
 
 
 def find_in_package(spec: ModelSpec) -> Path | None:
@@ -319,6 +355,11 @@ def _download(spec: ModelSpec) -> tuple[Path | None, str, bool]:
                 hf_hub_download(spec.hf_repo, support, tqdm_class=_bar(support))
             except Exception as exc:  # as above
                 return None, _transfer_failed(support, exc), True
+        for text_file in spec.text_files:
+            try:
+                hf_hub_download(spec.text_repo, text_file, tqdm_class=_bar(text_file))
+            except Exception as exc:  # as above
+                return None, _transfer_failed(text_file, exc), True
         return path, "ok", False
     return None, f"failed: hf.co/{spec.hf_repo} has none of {', '.join(absent)}", False
 
@@ -362,6 +403,8 @@ def _missing_weights_message(spec: ModelSpec, download_note: str, retry: bool = 
     files = " or ".join(spec.weight_files)
     if spec.support_files:
         files += " with " + ", ".join(spec.support_files)
+    if spec.text_files:
+        files += f", and {', '.join(spec.text_files)} of {spec.text_repo} for its text tower"
     model_flag, path_flag = _flags(spec)
     command = f"`python app.py models download {spec.name}`"
     if retry:

@@ -19,6 +19,10 @@ from tests.media_audio import chirp, noise_burst, tone, write_audio
 pytestmark = pytest.mark.slow
 
 NEW_PRESETS = {
+    "mclip-xlmr-b-32": "clip",
+    "siglip2-vit-b-16": "clip",
+    "tiny-mclip": "clip",
+    "tiny-siglip2": "clip",
     "ast-audioset": "sound",
     "wav2vec2-base": "sound",
     "tiny-ast": "sound",
@@ -84,3 +88,24 @@ def test_index_and_search_with_a_tiny_sound_model(tmp_path):
     assert refused.returncode != 0
     assert "indexed with tiny-wav2vec2" in refused.stderr
     assert "index --sound-model tiny-ast" in refused.stderr
+
+
+@pytest.mark.parametrize("model", ["tiny-mclip", "tiny-siglip2"])
+def test_index_and_search_with_a_tiny_picture_model(tmp_path, model):
+    folder = tmp_path / "library"
+    folder.mkdir()
+    for i, name in enumerate(("lake", "forest", "street")):
+        make_photo(folder / f"{name}.jpg", i)
+    models = ("--model", model, "--audio-model", "tiny-clap", "--text-model", "tiny-text")
+    ok(trove("index", folder, *models, "--quiet", tmp_path=tmp_path))
+    status = json.loads(ok(trove("status", "--json", tmp_path=tmp_path)))
+    assert status["models"]["clip"] == model, status
+
+    query = folder / "forest.jpg"
+    hits = json.loads(ok(trove("search", "--image", query, "--json", tmp_path=tmp_path)))
+    assert hits[0]["path"] == str(query) and hits[0]["score"] == pytest.approx(1.0, abs=1e-3)
+    # A query in another language runs through the model's own tokenizer and text tower.
+    words = json.loads(ok(trove("search", "ein Hund im Schnee", "--json", tmp_path=tmp_path)))
+    assert {hit["path"] for hit in words} == {
+        str(folder / f) for f in ("lake.jpg", "forest.jpg", "street.jpg")
+    }
