@@ -4,9 +4,14 @@ results point at a video moment's still."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
 import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +22,15 @@ from search.decode.documents import load_document
 from search.decode.image import load_image
 from search.decode.isolation import IsolatedDecoder
 from search.decode.kinds import kind_for_path
+from search.errors import TroveError
 from search.timefmt import clock
 
 THUMB_SIZE = 384
+# The cache's size cap (TROVE_THUMBNAIL_CACHE_MB overrides); past it, the pictures least
+# recently shown go first, down to 90% of the cap so that one new picture does not prune again.
+DEFAULT_CACHE_BYTES = 2 * 2**30
+# A temporary file younger than this may still be being written by another thread.
+TMP_GRACE_S = 3600.0
 # A sound's waveform is drawn from its first few minutes (an hour-long recording is not
 # decoded whole to show a picture), at a rate that keeps what is heard up to 11 kHz: a lower
 # one would filter out a bird's song or a whistle and draw it as silence.
@@ -42,8 +53,9 @@ class Thumbnails:
     folder: a downscaled photo, a still of a video (at a moment, or its first frame), the
     waveform of a sound, or a page card of a document's first lines.
 
-    Keyed by path, size, modification time, box size and moment, so a changed file gets a
-    new one. Undecodable files raise BadFileError (or OSError); `missing()` stands in.
+    Kept per file (a folder named by a hash of its path, so `prune` can drop the pictures
+    of files gone) and keyed by size, modification time, box size and moment, so a changed
+    file gets a new one. Undecodable files raise BadFileError (or OSError); `missing()` stands in.
     Pictures are made in `decoder`'s worker processes, bounded in time and memory like
     every decode of a file Trove did not make (an upload included).
     """
@@ -57,10 +69,15 @@ class Thumbnails:
         st = os.stat(path)
         moment = "" if at_s is None else f"\0{at_s:.3f}"
         key = hashlib.blake2b(
-            f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{box}{moment}".encode(), digest_size=16
+            f"{st.st_size}\0{st.st_mtime_ns}\0{box}{moment}".encode(), digest_size=16
         ).hexdigest()
-        out = self.folder / key[:2] / f"{key}.jpg"
-        if not out.exists():
+        owner = path_key(path)
+        out = self.folder / owner[:2] / owner / f"{key}.jpg"
+        if out.exists():
+            # Its modification time is when it was last shown: `prune` drops the oldest.
+            with contextlib.suppress(OSError):  # a read-only data folder serves what it has
+                os.utime(out)
+        else:
             out.parent.mkdir(parents=True, exist_ok=True)
             tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
@@ -70,6 +87,39 @@ class Thumbnails:
                 tmp.unlink(missing_ok=True)
         return out
 
+    def prune(self, library_files: Iterable[str], max_bytes: int | None = None) -> Pruned:
+        """Drop the pictures of files the library no longer holds (and anything else that
+        is not a picture of a library file), then, while the cache is over `max_bytes`
+        (default: TROVE_THUMBNAIL_CACHE_MB or 2 GiB), those least recently shown."""
+        cap = cache_cap() if max_bytes is None else max_bytes
+        keep = {path_key(p) for p in library_files}
+        pruned = Pruned()
+        kept: list[tuple[float, int, Path]] = []
+        if not self.folder.is_dir():
+            return pruned
+        now = time.time()
+        for shard in self.folder.iterdir():
+            if not (shard.is_dir() and len(shard.name) == 2):
+                continue  # missing.png, and anything else at the top is left alone
+            for entry in shard.iterdir():
+                if entry.is_dir() and entry.name in keep:
+                    for picture in entry.iterdir():
+                        st = picture.stat()
+                        if picture.name.startswith(".") and now - st.st_mtime < TMP_GRACE_S:
+                            continue
+                        kept.append((st.st_mtime, st.st_size, picture))
+                    continue
+                pruned.add(entry)
+        total = sum(size for _, size, _ in kept)
+        if total > cap:
+            for _, size, picture in sorted(kept):
+                if total <= cap * 0.9:
+                    break
+                pruned.add(picture)
+                total -= size
+        pruned.kept_bytes = total
+        return pruned
+
     def missing(self) -> Path:
         """A grey square standing in for a file that cannot be shown."""
         out = self.folder / "missing.png"
@@ -77,6 +127,47 @@ class Thumbnails:
             out.parent.mkdir(parents=True, exist_ok=True)
             Image.new("RGB", (THUMB_SIZE, THUMB_SIZE), (200, 200, 200)).save(out)
         return out
+
+
+@dataclass
+class Pruned:
+    """What `Thumbnails.prune` removed: files, bytes freed, and the bytes left."""
+
+    files: int = 0
+    freed_bytes: int = 0
+    kept_bytes: int = 0
+
+    def add(self, entry: Path) -> None:
+        files = [entry] if not entry.is_dir() else [p for p in entry.rglob("*") if p.is_file()]
+        size = 0
+        for f in files:
+            with contextlib.suppress(OSError):  # gone meanwhile
+                size += f.stat().st_size
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        self.files += len(files)
+        self.freed_bytes += size
+
+
+def path_key(path: str) -> str:
+    """The cache folder name of a file's pictures."""
+    return hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
+
+
+def cache_cap() -> int:
+    """The cache's size cap in bytes: TROVE_THUMBNAIL_CACHE_MB, else DEFAULT_CACHE_BYTES."""
+    given = os.environ.get("TROVE_THUMBNAIL_CACHE_MB")
+    if not given:
+        return DEFAULT_CACHE_BYTES
+    try:
+        megabytes = float(given)
+    except ValueError:
+        raise TroveError(
+            f"TROVE_THUMBNAIL_CACHE_MB={given!r} is not a number of megabytes (e.g. 500)"
+        ) from None
+    return int(megabytes * 2**20)
 
 
 def _render(path: str, box: int, at_s: float | None, out: str) -> None:

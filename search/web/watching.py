@@ -12,6 +12,7 @@ A folder added in the Library tab is watched from then on, and indexed by Start 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from indexers.pipeline import IndexSummary
@@ -31,6 +32,10 @@ from search.errors import LibraryRootError, NoLibraryError
 from search.storage.catalog import Root
 
 log = logging.getLogger(__name__)
+
+# The picture cache is pruned after the first run and after a run that removed or moved
+# files, at most this often (walking a large cache is not free).
+PRUNE_EVERY_S = 600.0
 
 
 class LibraryWatch:
@@ -56,6 +61,7 @@ class LibraryWatch:
         ui.on_roots_changed(lambda roots: self.watcher.refresh(scan_new=False))
         # A library indexed for the first time is watched from the end of that run on.
         ui.jobs.on_finish.append(lambda status: self.watcher.refresh(scan_new=False))
+        self._pruned_at: float | None = None
 
     def start(self) -> LibraryWatch:
         self.watcher.start()
@@ -108,4 +114,28 @@ class LibraryWatch:
         return polled_folders(library.catalog) if library is not None else set()
 
     def _run(self, roots: list[Root], hold: Callable[[FoundFile], bool]) -> IndexSummary:
-        return self.ui.index_folders(roots, hold)
+        summary = self.ui.index_folders(roots, hold)
+        now = time.monotonic()
+        due = self._pruned_at is None or now - self._pruned_at > PRUNE_EVERY_S
+        if due or ((summary.removed or summary.moved) and now - self._pruned_at > 60):
+            self._pruned_at = now
+            self.prune_pictures()
+        return summary
+
+    def prune_pictures(self) -> None:
+        """Drop cached pictures of files the library no longer holds, and the least recently
+        shown past the cache's cap (search/thumbnails.py)."""
+        library = self.ui.library()
+        if library is None:
+            return
+        files: set[str] = set()
+        for root in library.catalog.roots():
+            files.update(library.catalog.items_under(root.path))
+        pruned = self.ui.thumbs.prune(files)
+        if pruned.files:
+            log.info(
+                "Picture cache: %d old picture(s) removed (%.1f MB); %.1f MB kept.",
+                pruned.files,
+                pruned.freed_bytes / 2**20,
+                pruned.kept_bytes / 2**20,
+            )
