@@ -57,6 +57,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     encoders = _encoders(args, existing)
     encoders.check()
     encoders.clip.resolve()
+    if args.speech_model and args.speech is not False:
+        from search.models.speech import load_speech_model
+
+        # A misspelt or absent speech model is named before the library is created.
+        load_speech_model(args.speech_model, args.speech_model_path).resolve()
     runner = None
     if args.ray:
         from indexers.ray_runner import RayRunner
@@ -66,6 +71,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         runner = RayRunner(args.ray, [root.path for root in roots])
         runner.start()
     library = existing or _library(args, create=True)
+    _remember_weights(args, library, encoders)
     batch_size = args.batch_size or DEFAULT_BATCH_SIZE
     settings = SegmentSettings(
         ocr=args.ocr,
@@ -74,11 +80,6 @@ def cmd_index(args: argparse.Namespace) -> int:
         speech_model=args.speech_model,
         speech_model_path=args.speech_model_path,
     )
-    if args.speech_model and args.speech is not False:
-        from search.models.speech import load_speech_model
-
-        # A misspelt or absent speech model is named before the library is created.
-        load_speech_model(args.speech_model, args.speech_model_path).resolve()
     if args.ocr:
         from search.decode.ocr import ocr_unavailable_reason
 
@@ -144,6 +145,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     encoders.check()
     encoders.clip.resolve()
     library = existing or _library(args, create=True)
+    _remember_weights(args, library, encoders)
     for root in roots:
         library.catalog.add_root(root)
     for folder, polled in marked.items():
@@ -167,15 +169,27 @@ def _encoders(args: argparse.Namespace, library):
     def chosen(asked: str | None, space: str) -> str | None:
         return asked or (library.model(space) if library else None)
 
+    def weights(space: str, given: str | None, model: str | None) -> str | None:
+        # A library remembers where the weights it was indexed with were (--model-path).
+        return library.weights_path(space, given, model) if library and model else given
+
+    clip, clap = chosen(args.model, "clip") or DEFAULT_CLIP_MODEL, chosen(args.audio_model, "clap")
     return Encoders(
-        chosen(args.model, "clip") or DEFAULT_CLIP_MODEL,
-        chosen(args.audio_model, "clap"),
+        clip,
+        clap,
         chosen(args.text_model, "text"),
         sound=chosen(args.sound_model, "sound"),
-        clip_path=args.model_path,
-        clap_path=args.audio_model_path,
+        clip_path=weights("clip", args.model_path, clip),
+        clap_path=weights("clap", args.audio_model_path, clap),
         sound_path=args.sound_model_path,
     )
+
+
+def _remember_weights(args: argparse.Namespace, library, encoders) -> None:
+    """The --model-path and --audio-model-path an index run loaded its models from."""
+    library.remember_weights_path("clip", encoders.name("clip"), args.model_path)
+    if encoders.name("clap"):
+        library.remember_weights_path("clap", encoders.name("clap"), args.audio_model_path)
 
 
 def cmd_search(args: argparse.Namespace) -> int:

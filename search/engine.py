@@ -135,7 +135,11 @@ class SearchEngine:
         self.library = library
         clip = library.search_encoder(model, model_path)
         self.encoders = Encoders(
-            clip, library.model("clap"), library.model("text"), sound=library.model("sound")
+            clip,
+            library.model("clap"),
+            library.model("text"),
+            sound=library.model("sound"),
+            clap_path=library.weights_path("clap"),
         )
         self.save_rebuilt_index = save_rebuilt_index
         self._own_decoder = decoder is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import re
 import sqlite3
@@ -21,6 +22,7 @@ from search.errors import (
     ModelMismatchError,
     NoLibraryError,
     TroveError,
+    WeightsNotFoundError,
 )
 from search.models import load_encoder
 from search.models.encoders import check_model, meta_key
@@ -107,6 +109,9 @@ MODEL_OPTIONS = {
     "text": "--text-model",
     "sound": "--sound-model",
 }
+# The options that give a model's local weights, and the catalog meta that remembers them.
+WEIGHTS_OPTIONS = {"clip": "--model-path", "clap": "--audio-model-path"}
+WEIGHTS_META = {"clip": "weights_path.clip", "clap": "weights_path.clap"}
 
 
 class Library:
@@ -153,9 +158,42 @@ class Library:
 
     def search_encoder(self, requested: str | None, model_path: str | None) -> ClipEncoder:
         """The encoder to search with: the library's own model, unless a different one is
-        asked for, which would compare vectors from two unrelated spaces."""
+        asked for, which would compare vectors from two unrelated spaces; its weights from
+        `model_path`, else from where the library's were when it was indexed."""
         self.check_search_model("clip", requested)
-        return load_encoder(requested or self.clip_model or DEFAULT_CLIP_MODEL, model_path)
+        name = requested or self.clip_model or DEFAULT_CLIP_MODEL
+        return load_encoder(name, self.weights_path("clip", model_path, name))
+
+    def weights_path(
+        self, space: str, given: str | None = None, model: str | None = None
+    ) -> str | None:
+        """Where to load `space`'s model (`model`, default the library's) from: `given` (an
+        option of this command), else the local path the library was indexed with, if it
+        was given one (`remember_weights_path`). TroveError, saying where they were and what
+        to do, when those weights are no longer there."""
+        if given:
+            return given
+        model = model or self.model(space)
+        remembered = json.loads(self.catalog.get_meta(WEIGHTS_META[space]) or "{}")
+        path = remembered.get("path")
+        if not path or remembered.get("model") != model:
+            return None
+        if not Path(path).exists():
+            raise WeightsNotFoundError(
+                f"This library's {model} weights were at {path} when it was indexed, and are "
+                f"not there now (moved or deleted?). Give their new place with "
+                f"{WEIGHTS_OPTIONS[space]} NEW_PATH (the next index run remembers it)."
+            )
+        return path
+
+    def remember_weights_path(self, space: str, model: str, path: str | None) -> None:
+        """Remember the local weights `model` was loaded from (an index run's --model-path
+        or --audio-model-path), so later commands find them without the option."""
+        if not path:
+            return
+        value = json.dumps({"model": model, "path": str(Path(path).expanduser().resolve())})
+        if self.catalog.get_meta(WEIGHTS_META[space]) != value:
+            self.catalog.set_meta(WEIGHTS_META[space], value)
 
     def check_search_model(self, space: str, requested: str | None) -> None:
         """A model asked for to search `space` must be a model of that space (a misspelt
