@@ -382,7 +382,9 @@ class Indexer:
             # Never transcribed, or by another speech model: each keeps its old transcript
             # (searchable) until its new one is committed.
             text = None if self.encoders.unavailable("text") else self.encoders.key("sentence")
-            hear = self.catalog.items_to_transcribe(self.settings.speech_model, text)
+            hear = self.catalog.items_to_transcribe(
+                self.settings.speech_model, text, self.retry_failed
+            )
             needs_vectors.update(hear)
         scans = []
         scan_failures: dict[str, list[tuple[str, str]]] = {}

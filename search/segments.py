@@ -407,8 +407,8 @@ class Segmenter:
         """(what was said, whether it was transcribed now): a stored transcript of the same
         content by the same model when there is one. A transcription that fails (too slow,
         the worker died) is kept with its reason, which `status` lists: the file's sound and
-        pictures are indexed all the same, and the next run tries again (as it does every
-        failed file)."""
+        pictures are indexed all the same, and like a failed file it is tried again when it
+        changes or with `index --retry-failed`."""
         if not self.hears_speech:
             return None, False
         options = self.speech_options()

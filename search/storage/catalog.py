@@ -675,15 +675,18 @@ class Catalog:
         )
         return Transcript.from_dict(json.loads(rows[0][0])) if rows else None
 
-    def items_to_transcribe(self, model: str, text_key: str | None = None) -> list[int]:
+    def items_to_transcribe(
+        self, model: str, text_key: str | None = None, retry_failed: bool = False
+    ) -> list[int]:
         """Healthy sound files and videos without a transcript by `model` (never
-        transcribed, by another speech model, or the transcription failed), and those whose
-        passages lack a vector under `text_key` (the library's text model changed)."""
+        transcribed, or by another speech model; with `retry_failed`, also those whose
+        transcription failed), and those whose passages lack a vector under `text_key` (the
+        library's text model changed)."""
         rows = self._query(
             "SELECT i.id FROM items i LEFT JOIN transcripts t ON t.item_id = i.id "
             "WHERE i.kind IN ('audio', 'video') AND i.error IS NULL "
-            "AND (t.model IS NULL OR t.model != ? OR t.error IS NOT NULL)",
-            (model,),
+            "AND (t.model IS NULL OR t.model != ? OR (? AND t.error IS NOT NULL))",
+            (model, retry_failed),
         )
         if text_key is not None:
             rows += self._query(
