@@ -11,6 +11,7 @@ from search.errors import TroveError
 from search.filters import KINDS, SORTS, SearchFilters
 from search.web.render import caption, error_line, header_line, render_detail
 from search.web.service import (
+    PAGE_SIZE,
     QUERY_HINT,
     QUERY_SLOTS,
     SearchPage,
@@ -19,6 +20,8 @@ from search.web.service import (
     empty_library_message,
 )
 
+# How often a page with results checks whether the library changed under them.
+LIVE_REFRESH_S = 3.0
 # What the drop area takes.
 QUERY_FILE_TYPES = sorted(IMAGE_EXTENSIONS | AUDIO_EXTENSIONS | VIDEO_EXTENSIONS)
 
@@ -157,6 +160,10 @@ def search_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
         results_state = gr.State([])
         request_state = gr.State(None)
         selected_state = gr.State(None)
+        # The catalog generation the shown results were searched at; while it moves on (the
+        # folder watcher indexed files), the search runs again: results without a reload.
+        shown_generation = gr.State(None)
+        live_timer = gr.Timer(LIVE_REFRESH_S)
 
     def run_search(
         q, img, file_, sim, kinds_, folder_, after_, before_, shortest, longest, min_s, sort_
@@ -204,6 +211,25 @@ def search_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
             gr.skip() if before_ else gr.Column(visible=False),
             header_line(ui),
         )
+
+    def follow_library(shown, request, seen):
+        generation = ui.library_generation()
+        if request is None or seen is None or generation == seen:
+            return (*(gr.skip(),) * len(search_outputs), generation)
+        try:
+            page = ui.search(request, page_size=max(len(shown), PAGE_SIZE))
+        except TroveError:
+            return (*(gr.skip(),) * len(search_outputs), generation)
+        roots = ui.roots()
+        rows = [_shown_row(r) for r in page.results]
+        items = [
+            (ui.thumbnail(r["path"], r.get("thumbnail")), caption(_as_result(r), roots))
+            for r in rows
+        ]
+        # The same search again: the open detail panel stays.
+        more = gr.Button(visible=page.has_more)
+        outputs = (gr.Gallery(value=items), page.message, rows, request, more, gr.skip())
+        return (*outputs, header_line(ui), generation)
 
     def more_results(shown, request):
         if request is None:
@@ -278,7 +304,14 @@ def search_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
             search_outputs,
             api_visibility="private",
             show_progress_on=[gallery],
-        )
+        ).then(ui.library_generation, None, [shown_generation], api_visibility="private")
+    live_timer.tick(
+        follow_library,
+        [results_state, request_state, shown_generation],
+        [*search_outputs, shown_generation],
+        api_visibility="private",
+        show_progress="hidden",
+    )
     more_btn.click(
         more_results,
         [results_state, request_state],

@@ -172,6 +172,12 @@ class TroveUI:
         library = self.library()
         return [r.path for r in library.catalog.roots()] if library else []
 
+    def library_generation(self) -> int | None:
+        """The catalog's generation (it moves with every change to the library), or None
+        while there is no library."""
+        library = self.library()
+        return library.catalog.generation if library is not None else None
+
     def on_roots_changed(self, callback: Callable[[list[str]], None]) -> None:
         """Call `callback(root paths)` whenever a library folder is added or removed."""
         self._roots_changed.append(callback)
