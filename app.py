@@ -580,6 +580,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         auth=auth,
         watch=args.watch,
         poll_interval_s=args.poll_interval,
+        open_browser=not args.no_browser,
     )
     return 0
 
@@ -903,6 +904,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=PORT, default=7860, help="port (default 7860)")
     p.add_argument(
         "--share", action="store_true", help="also serve on a public share link (needs --auth)"
+    )
+    p.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="do not open the browser on the app once it is up (it never opens for a --host "
+        "other than this machine's)",
     )
     p.add_argument(
         "--watch",

@@ -8,6 +8,7 @@ API_NAMES = {
     "remove_root",
     "start_indexing",
     "stop_indexing",
+    "open_file",
     "index_status",
     "library_status",
     "list_models",

@@ -92,6 +92,29 @@ def check_manager(
     )
 
 
+def check_local_client(client_host: str | None, header_names: Iterable[str]) -> None:
+    """Refuse (NotAllowedError) unless the browser runs on this machine: a loopback peer
+    and no proxy header. A login does not make a client local: opening a file shows it on
+    the server's screen, which a person elsewhere cannot see."""
+    proxied = through_proxy(header_names)
+    if is_loopback(client_host) and not proxied:
+        return
+    source = "through a proxy" if proxied else f"from {client_host or 'an unknown address'}"
+    raise NotAllowedError(
+        f"Opening a file or its folder happens on the machine that runs Trove, so it is done "
+        f"only for a browser on that machine; this request came {source}. Download the file "
+        f"from its detail panel instead."
+    )
+
+
+def require_local_client(request: gr.Request | None) -> None:
+    """Raise NotAllowedError unless the request comes from a browser on this machine."""
+    if request is None:
+        raise NotAllowedError("Opening a file needs a request to judge; none was given.")
+    client = request.client
+    check_local_client(client.host if client else None, dict(request.headers))
+
+
 def require_manager(request: gr.Request | None) -> None:
     """Raise NotAllowedError unless the caller may change the library: a logged-in user, or
     a client on this machine that no proxy relayed. A handler called without a request (none

@@ -17,7 +17,7 @@ from search.decode.kinds import kind_for_path
 from search.engine import SearchResult
 from search.errors import QueryError, TroveError
 from search.filters import SearchFilters
-from search.web.access import require_manager
+from search.web.access import require_local_client, require_manager
 from search.web.media import file_url
 from search.web.render import one_line
 from search.web.service import PAGE_SIZE, SearchRequest, TroveUI
@@ -156,6 +156,16 @@ def register_api(ui: TroveUI) -> None:
         machine or a logged-in user may."""
         return _manage(request, ui.stop_indexing).to_dict()
 
+    def open_file(path: str, reveal: bool = False, request: gr.Request | None = None) -> str:
+        """Open a library file in its default application on the machine that runs Trove
+        (with `reveal`, show it in its folder). Only for a browser on that machine."""
+
+        def run() -> str:
+            require_local_client(request)
+            return ui.open_file(path, reveal)
+
+        return _call(run)
+
     def index_status() -> dict:
         """The current or last index run: state, done, total, rate (files/s), eta_s,
         current file, errors, message."""
@@ -177,6 +187,7 @@ def register_api(ui: TroveUI) -> None:
         remove_root,
         start_indexing,
         stop_indexing,
+        open_file,
         index_status,
         library_status,
         list_models,

@@ -9,6 +9,7 @@ from search.decode.kinds import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENS
 from search.engine import SearchResult
 from search.errors import TroveError
 from search.filters import KINDS, SORTS, SearchFilters
+from search.web.access import require_local_client
 from search.web.render import caption, error_line, header_line, render_detail
 from search.web.service import (
     PAGE_SIZE,
@@ -154,6 +155,9 @@ def search_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
                     similar_btn = gr.Button(
                         "Find similar", variant="primary", elem_id="find-similar"
                     )
+                    # On this machine's own desktop: shown only to a browser on this machine.
+                    open_btn = gr.Button("Open", visible=False, elem_id="open-file")
+                    reveal_btn = gr.Button("Show in folder", visible=False, elem_id="reveal-file")
                     close_btn = gr.Button("Close", elem_id="close-detail")
         # What the page keeps between events; inside the tab, as a State among the tabs
         # would be taken for one.
@@ -368,6 +372,32 @@ def search_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
         return "" if counts else empty_library_message(ui.index_status())
 
     demo.load(show_empty_library, None, [status_line], api_visibility="private")
+
+    def offer_desktop(request: gr.Request):
+        try:
+            require_local_client(request)
+        except TroveError:
+            return gr.Button(visible=False), gr.Button(visible=False)
+        return gr.Button(visible=True), gr.Button(visible=True)
+
+    def open_selected(path, reveal: bool, request: gr.Request):
+        if not path:
+            return "Choose a result first."
+        try:
+            require_local_client(request)
+            return ui.open_file(path, reveal)
+        except TroveError as exc:
+            return error_line(exc)
+
+    def open_it(path, request: gr.Request):
+        return open_selected(path, False, request)
+
+    def reveal_it(path, request: gr.Request):
+        return open_selected(path, True, request)
+
+    demo.load(offer_desktop, None, [open_btn, reveal_btn], api_visibility="private")
+    open_btn.click(open_it, [selected_state], [status_line], api_visibility="private")
+    reveal_btn.click(reveal_it, [selected_state], [status_line], api_visibility="private")
 
 
 def _shown_row(result: SearchResult) -> dict:

@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from indexers.watch import DEFAULT_POLL_INTERVAL_S
 from search.errors import TroveError
 from search.web.access import check_exposure
+from search.web.desktop import should_open_browser
 from search.web.layout import build_app
 from search.web.media import MediaGuard, MediaPolicy, media_rules
 from search.web.service import TroveUI
@@ -80,9 +81,11 @@ def serve(
     block: bool = True,
     watch: bool = True,
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+    open_browser: bool = True,
 ) -> tuple[gr.Blocks, TroveUI]:
     """Launch the web UI for the library in `data_dir` on host:port (docs/web.md), with
-    its folders watched (search/web/watching.py) unless not `watch`.
+    its folders watched (search/web/watching.py) unless not `watch`; once it is up, the
+    browser opens on it when `open_browser` and `should_open_browser` allow.
 
     Refused (TroveError, before anything starts) where other machines could reach it without
     a login `auth`: a `host` that is not a loopback address, or `share`. With `block`, serves
@@ -104,6 +107,7 @@ def serve(
             share=share,
             auth=auth,
             quiet=False,
+            inbrowser=should_open_browser(host, not open_browser),
             prevent_thread_lock=not block,
             **options,
         )

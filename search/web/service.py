@@ -32,6 +32,7 @@ from search.storage.catalog import Item, Root
 from search.storage.datadir import DataDir
 from search.thumbnails import Thumbnails
 from search.timefmt import local_time
+from search.web.desktop import open_path
 from search.web.jobs import IndexJobs, JobStatus
 from search.web.media import file_url
 
@@ -171,6 +172,18 @@ class TroveUI:
     def roots(self) -> list[str]:
         library = self.library()
         return [r.path for r in library.catalog.roots()] if library else []
+
+    def open_file(self, path: str, reveal: bool = False) -> str:
+        """Open a library file in this machine's default application, or show it in its
+        folder (the caller has checked that the browser runs on this machine). Refused for
+        anything that is not a file of this library."""
+        library = self.library()
+        if library is None:
+            raise NoLibraryError(EMPTY_LIBRARY)
+        item = _library_file(library, path)
+        if not os.path.exists(item.path):
+            raise QueryError(f"{item.path} is no longer there (moved or deleted?).")
+        return open_path(item.path, reveal)
 
     def library_generation(self) -> int | None:
         """The catalog's generation (it moves with every change to the library), or None

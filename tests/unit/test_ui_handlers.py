@@ -528,6 +528,7 @@ def test_app_with_no_arguments_serves_the_ui_locally(tmp_path, monkeypatch, laun
             "auth": None,
             "watch": True,
             "poll_interval_s": 300.0,
+            "open_browser": True,
         }
     ]
 
