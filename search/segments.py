@@ -33,7 +33,13 @@ from search.decode.image import load_photo
 from search.decode.isolation import IsolatedDecoder
 from search.decode.kinds import FoundFile
 from search.decode.ocr import ocr_image
-from search.decode.speech import SpeechLine, SpeechOptions, Transcript, speech_timeout_s
+from search.decode.speech import (
+    SpeechLine,
+    SpeechModelError,
+    SpeechOptions,
+    Transcript,
+    speech_timeout_s,
+)
 from search.decode.speech import transcribe_file as _transcribe_file
 from search.errors import BadFileError
 from search.models.encoders import ROLE_SPACE, Encoders
@@ -418,7 +424,7 @@ class Segmenter:
                 return known, False
         try:
             return transcribe(found.path, found.kind, options, self.isolation, duration_s), True
-        except BadFileError as exc:
+        except (BadFileError, SpeechModelError) as exc:
             return Transcript(options.model, (), 0.0, 0.0, error=str(exc)), True
 
     def _speech_segments(self, transcript: Transcript | None) -> list[Pending]:
