@@ -174,14 +174,17 @@ def _encoders(args: argparse.Namespace, library):
         return library.weights_path(space, given, model) if library and model else given
 
     clip, clap = chosen(args.model, "clip") or DEFAULT_CLIP_MODEL, chosen(args.audio_model, "clap")
+    sound, video = chosen(args.sound_model, "sound"), chosen(args.video_model, "video")
     return Encoders(
         clip,
         clap,
         chosen(args.text_model, "text"),
-        sound=chosen(args.sound_model, "sound"),
+        sound=sound,
+        video=video,
         clip_path=weights("clip", args.model_path, clip),
         clap_path=weights("clap", args.audio_model_path, clap),
-        sound_path=args.sound_model_path,
+        sound_path=weights("sound", args.sound_model_path, sound),
+        video_path=weights("video", args.video_model_path, video),
     )
 
 
@@ -190,6 +193,9 @@ def _remember_weights(args: argparse.Namespace, library, encoders) -> None:
     library.remember_weights_path("clip", encoders.name("clip"), args.model_path)
     if encoders.name("clap"):
         library.remember_weights_path("clap", encoders.name("clap"), args.audio_model_path)
+    for space, path in (("sound", args.sound_model_path), ("video", args.video_model_path)):
+        if encoders.name(space):
+            library.remember_weights_path(space, encoders.name(space), path)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -209,6 +215,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     library = _library(args)
     library.check_search_model("clap", args.audio_model)
     library.check_search_model("sound", args.sound_model)
+    library.check_search_model("video", args.video_model)
     library.check_search_model("text", args.text_model)
     engine = SearchEngine(library, args.model, args.model_path)
     results = engine.search(
@@ -673,6 +680,12 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--sound-model-path", help="local checkpoint folder for the sound-similarity model"
     )
+    model.add_argument(
+        "--video-model",
+        help="video transformer for clips of 8 frames, searched by words beside the frames "
+        "(xclip-base-patch32; docs/models.md); default: the library's own, or none",
+    )
+    model.add_argument("--video-model-path", help="local checkpoint folder for the video model")
     model.add_argument(
         "--text-model",
         help="text model for documents: a preset, st:DIR or hf:DIR@mean (a sentence-transformers "

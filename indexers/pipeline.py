@@ -369,6 +369,10 @@ class Indexer:
             # under another one) get its vectors: the file is processed again.
             similar = {"audio": self.encoders.key("sound")}
             needs_vectors.update(i.id for i in self.catalog.items_missing_vectors(similar))
+        if self.encoders.name("video") and not self.encoders.unavailable("video"):
+            # Likewise videos and the library's video-clip model (X-CLIP).
+            clips = {"video": self.encoders.key("frames")}
+            needs_vectors.update(i.id for i in self.catalog.items_missing_vectors(clips))
         # Files processed before a setting changed what they yield are processed again.
         for kind, since in files_to_redo(self.catalog).items():
             redo = self.catalog.items_processed_before(kind, since)

@@ -139,7 +139,10 @@ class SearchEngine:
             library.model("clap"),
             library.model("text"),
             sound=library.model("sound"),
+            video=library.model("video"),
             clap_path=library.weights_path("clap"),
+            sound_path=library.weights_path("sound"),
+            video_path=library.weights_path("video"),
         )
         self.save_rebuilt_index = save_rebuilt_index
         self._own_decoder = decoder is None

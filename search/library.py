@@ -108,10 +108,16 @@ MODEL_OPTIONS = {
     "clap": "--audio-model",
     "text": "--text-model",
     "sound": "--sound-model",
+    "video": "--video-model",
 }
 # The options that give a model's local weights, and the catalog meta that remembers them.
-WEIGHTS_OPTIONS = {"clip": "--model-path", "clap": "--audio-model-path"}
-WEIGHTS_META = {"clip": "weights_path.clip", "clap": "weights_path.clap"}
+WEIGHTS_OPTIONS = {
+    "clip": "--model-path",
+    "clap": "--audio-model-path",
+    "sound": "--sound-model-path",
+    "video": "--video-model-path",
+}
+WEIGHTS_META = {space: f"weights_path.{space}" for space in WEIGHTS_OPTIONS}
 
 
 class Library:

@@ -8,6 +8,8 @@ Which indexes a query reaches:
   its frames pooled as a photo and its sound track as a sound.
 - a sound, in a library with a sound-similarity model (AST, wav2vec2): sound files by that
   model's index instead of CLAP's; CLAP still carries it to the photos through the bridge.
+- words, in a library with a video model (X-CLIP): also its index of 8-frame clips, through
+  its own text tower.
 
 A query file is decoded and encoded exactly as the indexer does it (search/segments.py): in
 the same kind of isolated worker with the same time and memory limits, a video at the
@@ -40,8 +42,9 @@ from search.vectors import normalise
 
 TERM_KINDS = ("text", "image", "audio", "video")
 FILE_NOUN = {"image": "image", "audio": "sound", "video": "video"}
-# A query file's segments are never needed as text: a photo's OCR is not searched with.
-QUERY_SKIPS = frozenset({"sentence", "caption"})
+# A query file's segments are never needed as text: a photo's OCR is not searched with; nor
+# as X-CLIP clips, which only words search.
+QUERY_SKIPS = frozenset({"sentence", "caption", "frames"})
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,9 @@ class QueryEncoder:
                 [(self.encoders.get("text").encode_texts(words), weights(terms["text"]))]
             )
             out.append(IndexQuery(self.encoders.key("sentence"), sentence))
+        clips = self._video_clips(terms, keys)
+        if clips is not None:
+            out.append(clips)
         pictures = terms["image"] + terms["video"]
         if pictures and self.encoders.key("caption") in keys:
             caption = self._clip_vector({"image": pictures}, files)
@@ -188,6 +194,21 @@ class QueryEncoder:
         if problem:
             raise QueryError(f"Searching with a sound needs the sound-similarity model. {problem}")
         return key
+
+    def _video_clips(self, terms: dict[str, list[Term]], keys: set[str]) -> IndexQuery | None:
+        """Words search the library's index of video clips (X-CLIP) through its text tower,
+        when the library has one; its model must be here."""
+        if not terms["text"] or not self.encoders.name("video"):
+            return None
+        key = self.encoders.key("frames")
+        if key not in keys:
+            return None
+        problem = self.encoders.unavailable("video")
+        if problem:
+            raise QueryError(f"Searching words needs the library's video model. {problem}")
+        words = [t.value for t in terms["text"]]
+        vectors = self.encoders.get("video").encode_texts(words)
+        return IndexQuery(key, combine([(vectors, weights(terms["text"]))]))
 
     def _sound_space_ready(self) -> bool:
         """Whether the library has sounds and their model has weights here. Words and

@@ -102,7 +102,12 @@ REQUIRED_ROLES = {
     "document": ("sentence", "caption"),
 }
 # Roles a kind uses when their model is here (a video's sound track; OCR text is a setting).
-OPTIONAL_ROLES = {"image": (), "audio": ("sound",), "video": ("audio",), "document": ()}
+OPTIONAL_ROLES = {
+    "image": (),
+    "audio": ("sound",),
+    "video": ("audio", "frames"),
+    "document": (),
+}
 # The vector every healthy item of a kind has: an item without one under the current
 # model (after a model change) is encoded again.
 PRIMARY_ROLE = {"image": "image", "audio": "audio", "video": "image", "document": "sentence"}
@@ -352,6 +357,9 @@ class Segmenter:
             for frame in frames
         ]
         whole: dict[str, Any] = {"image": POOLED}
+        if self.encoders.name("video") and self.wants("frames"):
+            segments += clip_segments(frames, self.encoders.get("video").frames)
+            whole["frames"] = POOLED
         if info.has_audio and self.wants("audio"):
             clap = self.encoders.get("clap")
             # At most MAX_AUDIO_SECONDS of sound are decoded: far faster than real time.
@@ -500,6 +508,19 @@ def _chunk(lines: list[SpeechLine]) -> tuple[float, float, str]:
     return (lines[0].start_s, lines[-1].end_s, " ".join(line.text for line in lines))
 
 
+def clip_segments(frames: Sequence, size: int) -> list[Pending]:
+    """The sampled frames of a video in clips of `size` in a row, for a video transformer
+    (X-CLIP): each clip spans its frames' times; a last, shorter clip repeats its last frame
+    (X-CLIP takes exactly `size`)."""
+    clips = []
+    for start in range(0, len(frames), size):
+        group = list(frames[start : start + size])
+        group += [group[-1]] * (size - len(group))
+        pictures = [np.array(frame.image.convert("RGB")) for frame in group]
+        clips.append(Pending(group[0].t_s, group[-1].end_s, None, {"frames": pictures}))
+    return clips
+
+
 def encode_segments(
     encoders: Encoders, batch: Sequence[Decoded], batch_size: int = DEFAULT_BATCH_SIZE
 ) -> dict[tuple[int, int], dict[str, np.ndarray]]:
@@ -547,6 +568,8 @@ def _encode_role(encoders: Encoders, role: str, values: list) -> np.ndarray:
         return encoder.encode_image_tensors(torch.stack(values))
     if role in ("audio", "sound"):
         return encoder.encode_audio(values)
+    if role == "frames":
+        return encoder.encode_clips(values)
     return encoder.encode_texts(values)
 
 

@@ -240,3 +240,45 @@ def save_random_open_clip_with_text_files(
     path = folder / "open_clip_model.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
     return path
+
+
+def clip_bpe_tokenizer_files(folder: Path) -> Path:
+    """CLIP's real BPE tokenizer (the vocabulary X-CLIP uses) as transformers' vocab.json and
+    merges.txt, made from the BPE merges open_clip ships: no download."""
+    import gzip
+
+    from open_clip.tokenizer import bytes_to_unicode, default_bpe
+
+    with gzip.open(default_bpe()) as f:
+        merges = f.read().decode("utf-8").split("\n")
+    merges = [tuple(m.split()) for m in merges[1 : 49152 - 256 - 2 + 1]]
+    vocab = list(bytes_to_unicode().values())
+    vocab += [v + "</w>" for v in vocab] + ["".join(m) for m in merges]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
+    (folder / "merges.txt").write_text(
+        "#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n"
+    )
+    return folder
+
+
+def save_random_xclip_base(folder: Path, seed: int = 1234) -> Path:
+    """microsoft/xclip-base-patch32's architecture (XCLIPConfig's defaults: ViT-B/32 frames,
+    8 frames, a 1-layer MIT, 2 prompt layers) with seeded random weights in the hub repo's
+    layout: weights, config, CLIP's real tokenizer files and the image processor settings."""
+    import torch
+    from transformers import CLIPImageProcessor, CLIPTokenizer, XCLIPConfig, XCLIPModel
+
+    from search.models.xclip import XCLIP_IMAGE_PROCESSING
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = XCLIPConfig(vision_config={"patch_size": 32, "num_frames": 8})
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = XCLIPModel(config)
+    model.save_pretrained(folder)
+    clip_bpe_tokenizer_files(folder)
+    CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt")).save_pretrained(folder)
+    CLIPImageProcessor(**XCLIP_IMAGE_PROCESSING).save_pretrained(folder)
+    return folder

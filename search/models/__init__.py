@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from search.models.clap import ClapEncoder
     from search.models.clip import ClipEncoder
     from search.models.sound_similarity import SoundEncoder
+    from search.models.xclip import XClipEncoder
 
 # Fine-tuned presets live in the data folder in use; every import of a model module runs this
 # first.
@@ -40,11 +41,13 @@ __all__ = [
     "ClipEncoder",
     "ModelSpec",
     "SoundEncoder",
+    "XClipEncoder",
     "get_preset",
     "list_presets",
     "load_audio_encoder",
     "load_encoder",
     "load_sound_encoder",
+    "load_video_encoder",
     "presets_from",
 ]
 
@@ -63,6 +66,10 @@ def __getattr__(name: str):
         from search.models.sound_similarity import SoundEncoder
 
         return SoundEncoder
+    if name == "XClipEncoder":
+        from search.models.xclip import XClipEncoder
+
+        return XClipEncoder
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -87,6 +94,11 @@ def load_sound_encoder(name: str, model_path: str | os.PathLike | None = None) -
     return _sound_encoder(get_space_preset(name, "sound"), model_path)
 
 
+def load_video_encoder(name: str, model_path: str | os.PathLike | None = None) -> XClipEncoder:
+    """The video-clip encoder (X-CLIP) for a preset, cached by (preset, path)."""
+    return _video_encoder(get_space_preset(name, "video"), model_path)
+
+
 # Cached by the whole spec, not the name: two data folders may each hold a fine-tuned preset
 # of the same name with different adapters.
 @lru_cache(maxsize=4)
@@ -108,3 +120,10 @@ def _sound_encoder(spec: ModelSpec, model_path: str | os.PathLike | None) -> Sou
     from search.models.sound_similarity import SoundEncoder
 
     return SoundEncoder(spec, model_path)
+
+
+@lru_cache(maxsize=2)
+def _video_encoder(spec: ModelSpec, model_path: str | os.PathLike | None) -> XClipEncoder:
+    from search.models.xclip import XClipEncoder
+
+    return XClipEncoder(spec, model_path)

@@ -3,7 +3,8 @@
 Spaces: `clip` (photos and video frames; the CLIP text tower also embeds document chunks so
 a photo finds the text that describes it), `clap` (sound), `text` (sentence meaning of
 document chunks and text found in images) and, when a library chooses one, `sound` (a
-sound-to-sound similarity model, AST or wav2vec2, for sound files searched by a sound).
+sound-to-sound similarity model, AST or wav2vec2, for sound files searched by a sound) and
+`video` (X-CLIP: clips of 8 video frames, searched by words through its own text tower).
 Each vector is stored under a key: the model's name, or for CLIP's text tower the model's
 name + ":text", so the indexes of photos and of text chunks stay apart.
 """
@@ -17,14 +18,19 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 from search.errors import TroveError
-from search.models import load_audio_encoder, load_encoder, load_sound_encoder
+from search.models import (
+    load_audio_encoder,
+    load_encoder,
+    load_sound_encoder,
+    load_video_encoder,
+)
 from search.models.registry import DEFAULT_AUDIO_MODEL, get_space_preset
 from search.models.text import DEFAULT_TEXT_MODEL, load_text_encoder
 
 if TYPE_CHECKING:
     from search.models.clip import ClipEncoder
 
-SPACES = ("clip", "clap", "text", "sound")
+SPACES = ("clip", "clap", "text", "sound", "video")
 # What an encoder input is, per role, and the space whose model encodes it.
 ROLE_SPACE = {
     "image": "clip",
@@ -32,6 +38,7 @@ ROLE_SPACE = {
     "audio": "clap",
     "sentence": "text",
     "sound": "sound",
+    "frames": "video",
 }
 CAPTION_SUFFIX = ":text"
 
@@ -86,7 +93,7 @@ class Encoders:
     """One encoder per space. Each is an encoder object or a model name, loaded when first
     asked for; `unavailable(space)` says why a space cannot be used (missing weights)
     without raising, so an index run can go on with the other kinds of files. The `sound`
-    space is optional: without a model (None) it is not used at all."""
+    and `video` spaces are optional: without a model (None) they are not used at all."""
 
     def __init__(
         self,
@@ -95,17 +102,26 @@ class Encoders:
         text: Encoder | str | None = None,
         *,
         sound: Encoder | str | None = None,
+        video: Encoder | str | None = None,
         clip_path: str | None = None,
         clap_path: str | None = None,
         sound_path: str | None = None,
+        video_path: str | None = None,
     ) -> None:
         self._given: dict[str, Encoder | str | None] = {
             "clip": clip,
             "clap": clap or DEFAULT_AUDIO_MODEL,
             "text": text or DEFAULT_TEXT_MODEL,
             "sound": sound,
+            "video": video,
         }
-        self._paths = {"clip": clip_path, "clap": clap_path, "text": None, "sound": sound_path}
+        self._paths = {
+            "clip": clip_path,
+            "clap": clap_path,
+            "text": None,
+            "sound": sound_path,
+            "video": video_path,
+        }
         self._loaded: dict[str, Encoder] = {}
         self._problems: dict[str, str | None] = {}
 
@@ -179,7 +195,12 @@ def check_model(space: str, name: str) -> None:
 def _load(space: str, name: str, path: str | None) -> Encoder:
     if space == "text":
         return _text_encoder(name)
-    loader = {"clip": load_encoder, "clap": load_audio_encoder, "sound": load_sound_encoder}[space]
+    loader = {
+        "clip": load_encoder,
+        "clap": load_audio_encoder,
+        "sound": load_sound_encoder,
+        "video": load_video_encoder,
+    }[space]
     return loader(name, path)
 
 

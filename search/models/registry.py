@@ -315,10 +315,54 @@ PRESETS.update(
     }
 )
 
+# Video: X-CLIP embeds clips of 8 frames with temporal attention (search/models/xclip.py).
+XCLIP_SUPPORT_FILES = ("config.json", "preprocessor_config.json", "vocab.json", "merges.txt")
+PRESETS.update(
+    {
+        spec.name: spec
+        for spec in (
+            ModelSpec(
+                name="xclip-base-patch32",
+                family="transformers_xclip",
+                space="video",
+                architecture="XCLIPModel",
+                pretrained="microsoft/xclip-base-patch32",
+                hf_repo="microsoft/xclip-base-patch32",
+                embed_dim=512,
+                image_size=224,
+                weight_files=TRANSFORMERS_WEIGHT_FILES,
+                support_files=XCLIP_SUPPORT_FILES,
+                finetunable=False,
+                size_mb=790,
+                description="Video transformer. Microsoft X-CLIP B/32: clips of 8 frames with "
+                "temporal attention and its own text tower (Kinetics-400 80.4% top-1).",
+            ),
+            ModelSpec(
+                name="tiny-xclip",
+                family="transformers_xclip",
+                space="video",
+                architecture="trove-tiny-xclip",
+                embed_dim=32,
+                image_size=64,
+                seed=0,
+                weight_files=(),
+                finetunable=False,
+                description="Tiny X-CLIP with the real architecture, built locally with a fixed "
+                "seed. Untrained: results are meaningless. For tests and offline trials.",
+            ),
+        )
+    }
+)
+
 DEFAULT_CLIP_MODEL = "clip-vit-b-32"
 DEFAULT_AUDIO_MODEL = "clap-htsat-unfused"
 # The untrained models built locally, one per space: with them a trial needs no weights.
-TRIAL_MODELS = {"clip": "tiny-clip", "clap": "tiny-clap", "sound": "tiny-ast"}
+TRIAL_MODELS = {
+    "clip": "tiny-clip",
+    "clap": "tiny-clap",
+    "sound": "tiny-ast",
+    "video": "tiny-xclip",
+}
 
 
 def trial_partner(spec: ModelSpec, space: str) -> str | None:
@@ -365,6 +409,7 @@ SPACE_WORDS = {
     "clip": ("a picture", "Picture"),
     "clap": ("an audio", "Audio"),
     "sound": ("a sound-similarity", "Sound-similarity"),
+    "video": ("a video", "Video"),
 }
 
 

@@ -473,6 +473,8 @@ def _flags(spec: ModelSpec) -> tuple[str, str]:
         return "--audio-model", "--audio-model-path"
     if spec.space == "sound":
         return "--sound-model", "--sound-model-path"
+    if spec.space == "video":
+        return "--video-model", "--video-model-path"
     if spec.space == "speech":
         return "--speech-model", "--speech-model-path"
     return "--model", "--model-path"

@@ -249,7 +249,13 @@ class IndexJobs:
             sound = library.model("clap") or trial_partner(encoder.spec, "clap")
             indexer = Indexer(
                 library,
-                Encoders(encoder, sound, library.model("text"), sound=library.model("sound")),
+                Encoders(
+                    encoder,
+                    sound,
+                    library.model("text"),
+                    sound=library.model("sound"),
+                    video=library.model("video"),
+                ),
                 batch_size=self.batch_size,
                 workers=self.workers,
                 progress=False,
