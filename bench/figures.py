@@ -530,6 +530,90 @@ def render_watch_backends(r: dict) -> str:
     return intro + "\n" + table
 
 
+# -- Ray and the scale plan (bench/ray_overhead.py -> ray.json) ----------------------------
+
+
+def render_ray_overhead(r: dict) -> str:
+    local, ray = r["local"], r["ray"]
+    return _para(
+        f"Measured here (`python bench/ray_overhead.py`, {r['machine']['cores']} cores shared "
+        f"with other work, {r['date'][:10]}): {r['photos']:,} photos of "
+        f"{r['photo_size'][0]}x{r['photo_size'][1]} with {r['model']}. The plain pipeline "
+        f"took {local['seconds']:.1f} s ({local['files_per_s']:.1f} files/s). With `--ray` on "
+        f"a local instance, starting Ray and probing the machine took {ray['start_s']:.1f} s, "
+        f"the run {ray['seconds']:.1f} s, of which {ray['first_result_s']:.1f} s went by "
+        f"before the first batch came back (actors start and load the model); then "
+        f"{ray['steady_files_per_s']:.1f} files/s from {ray['actors']} actors at "
+        f"{ray['cpus_per_actor']:g} CPU each: **{ray['per_worker_files_per_s']:.1f} files/s "
+        f"per worker**. Ray's overhead: **{r['overhead_ratio']:.2f}x** the plain run's wall "
+        f"time with its start, {r['steady_overhead_ratio']:.2f}x once running (the plain "
+        f"pipeline's steady rate over Ray's)."
+    )
+
+
+def render_scale_plan(r: dict) -> str:
+    plan = r["plan"]
+    gpu = plan["gpu_rate"]
+    intro = _para(
+        f"Rates: a core decodes {plan['decode_12mp_per_core_per_s']:.1f} 12 MP photos/s "
+        f"(bench/pipeline.py) and encodes {plan['encode_per_core_files_per_s']:.1f}/s with "
+        f"ViT-B/32 (the Ray worker above, per CPU): {plan['photo_12mp_per_core_per_s']:.1f} "
+        f"photos/s per core doing both, {plan['cpu_node_photos_per_s']:.0f}/s for a "
+        f"{plan['cpu_node_cores']}-core CPU machine. A GPU encodes ~{gpu['images_per_s']:.0f} "
+        f"images/s ({gpu['model']} on an {gpu['gpu']}, published by clip-retrieval), so a GPU "
+        f"machine is bound by decoding on its {plan['gpu_node_cores']} cores: "
+        f"{plan['gpu_node_photos_per_s']:.0f} photos/s."
+    )
+
+    def row(name: str, cell) -> list[str]:
+        return [name, *(cell(size) for size in plan["sizes"])]
+
+    rows = [
+        row(
+            "this machine (2 cores), plain pipeline", lambda s: f"{s['hours_this_machine']:,.0f} h"
+        ),
+        row(
+            f"{plan['cpu_node_cores']}-core CPU machines to finish in 24 h",
+            lambda s: f"{s['cpu_nodes_for_24h']}",
+        ),
+        row("8 GPU machines", lambda s: f"{s['hours_on_8_gpu_nodes']:.1f} h"),
+        row("32 GPU machines", lambda s: f"{s['hours_on_32_gpu_nodes']:.2f} h"),
+        row("index memory, IVF-Flat", lambda s: f"{s['memory_gb']['ivf_flat']:.1f} GB"),
+        row("index memory, IVF-SQ8", lambda s: f"{s['memory_gb']['ivf_sq8']:.1f} GB"),
+        row(
+            "index memory, IVF-PQ (64-byte codes)", lambda s: f"{s['memory_gb']['ivf_pq64']:.1f} GB"
+        ),
+        row("vectors in the catalog (float32)", lambda s: f"{s['catalog_vectors_gb']:.0f} GB"),
+        row(
+            "IVF-SQ8 build, extrapolated (N^1.5)",
+            lambda s: f"{s['sq8_build_hours_extrapolated']:.1f} h",
+        ),
+        row(
+            "IVF-SQ8 query p50, extrapolated (N^0.5)",
+            lambda s: f"{s['sq8_p50_ms_extrapolated']:.1f} ms",
+        ),
+    ]
+    header = ("one vector of 512 per item", *(f"{s['items'] / 1e6:.0f} M" for s in plan["sizes"]))
+    return intro + "\n" + _table(header, rows)
+
+
+def render_sq8_simulation(r: dict) -> str:
+    rows = [
+        [
+            f"{row['size']:,}",
+            row["index"],
+            f"{row['build_s']['median']:.1f} s",
+            f"{row['bytes_per_vector']['median']:.0f}",
+            f"{row['p50_ms']['median']:.2f} ms",
+            f"{row['recall_at_10']['median']:.3f}",
+            f"{row['recall_at_10_text']['median']:.3f}",
+        ]
+        for row in r["sq8"]["rows"]
+    ]
+    header = ("vectors", "index", "build", "bytes/vector", "p50 (1 thread)", "recall@10", "text")
+    return _table(header, rows)
+
+
 # -- registry ------------------------------------------------------------------------------
 
 BLOCKS: dict[str, Block] = {
@@ -550,6 +634,9 @@ BLOCKS: dict[str, Block] = {
     "watch-backends": Block(
         "watch_backends.json", "bench/watch_backends.py", render_watch_backends
     ),
+    "ray-overhead": Block("ray.json", "bench/ray_overhead.py", render_ray_overhead),
+    "scale-plan": Block("ray.json", "bench/ray_overhead.py", render_scale_plan),
+    "sq8-simulation": Block("ray.json", "bench/ray_overhead.py", render_sq8_simulation),
     "finetune-full": Block("finetune.json", "bench/finetune.py", render_finetune_full),
     "bridge": Block(
         "bridge.json", "python -m bench.bridge --out bench/results/bridge.json", render_bridge
