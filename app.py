@@ -296,10 +296,21 @@ def _transcribe_now(args: argparse.Namespace, path: Path, kind: str, library):
     from search.decode.isolation import IsolatedDecoder
     from search.models.registry import DEFAULT_SPEECH_MODEL
     from search.models.speech import load_speech_model
-    from search.segments import NATIVE_TIMEOUT_S, library_speech_model, transcribe
+    from search.segments import (
+        NATIVE_TIMEOUT_S,
+        SegmentSettings,
+        chosen_speech_path,
+        library_speech_model,
+        transcribe,
+    )
 
     name = args.speech_model or (library_speech_model(library.catalog) if library else None)
-    model = load_speech_model(name or DEFAULT_SPEECH_MODEL, args.speech_model_path)
+    name = name or DEFAULT_SPEECH_MODEL
+    path = args.speech_model_path
+    if library is not None:
+        asked = SegmentSettings(speech_model=name, speech_model_path=path)
+        path = chosen_speech_path(library.catalog, asked, name)
+    model = load_speech_model(name, path)
     options = model.options(cpu_threads=os.cpu_count() or 1)
     if not args.quiet:
         print(f"Transcribing {path.name} with {model.name}...", file=sys.stderr)

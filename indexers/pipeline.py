@@ -42,6 +42,7 @@ from search.segments import (
     SegmentSettings,
     SettingChange,
     chosen_speech_model,
+    chosen_speech_path,
     encode_segments,
     files_to_redo,
     remember_settings,
@@ -253,7 +254,8 @@ class Indexer:
         speech = chosen_speech_model(self.catalog, self.settings)
         memory = DEFAULT_MEMORY_MIB
         if speech is not None:
-            model = load_speech_model(speech, self.settings.speech_model_path)
+            path = chosen_speech_path(self.catalog, self.settings, speech)
+            model = load_speech_model(speech, path)
             model.resolve()
             memory = model.worker_memory_mib
         started = time.monotonic()

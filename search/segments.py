@@ -136,6 +136,9 @@ OCR_META = "ocr"
 # one transcribes with the default preset.
 SPEECH_META = "speech_model"
 SPEECH_OFF = "off"
+# Catalog meta: the folder the library's speech model was loaded from (--speech-model-path),
+# so later runs find the same weights without the option ("" when looked up).
+SPEECH_PATH_META = "speech_model_path"
 # A passage of speech embedded as one text chunk: at most this many words and seconds (about
 # two of Whisper's lines), so a hit's moment stays close to the words while the text model
 # still gets a sentence or two of context.
@@ -165,9 +168,12 @@ def remember_settings(
     ocr = old_ocr if settings.ocr is None else settings.ocr
     old_speech = library_speech_model(catalog)
     speech = chosen_speech_model(catalog, settings)
+    speech_path = chosen_speech_path(catalog, settings, speech)
     changes = []
     if speech != old_speech or catalog.get_meta(SPEECH_META) is None:
         catalog.set_meta(SPEECH_META, speech or SPEECH_OFF)
+    if speech is not None and speech_path != library_speech_path(catalog):
+        catalog.set_meta(SPEECH_PATH_META, speech_path or "")
     if speech is None and old_speech is not None:
         # Files to transcribe are found by their missing transcript; turning speech off
         # processes again the files that have one, which drops it.
@@ -194,7 +200,7 @@ def remember_settings(
         frame_rate=rate,
         speech=speech is not None,
         speech_model=speech,
-        speech_model_path=settings.speech_model_path,
+        speech_model_path=speech_path,
     ), changes
 
 
@@ -206,6 +212,22 @@ def chosen_speech_model(catalog: Catalog, settings: SegmentSettings) -> str | No
     if settings.speech_model:
         return settings.speech_model
     return library_speech_model(catalog) or (DEFAULT_SPEECH_MODEL if settings.speech else None)
+
+
+def chosen_speech_path(
+    catalog: Catalog, settings: SegmentSettings, model: str | None
+) -> str | None:
+    """The speech weights' folder a run uses: the one given, else the one the library
+    remembers for its own speech model (None: looked up as usual)."""
+    if settings.speech_model_path:
+        return settings.speech_model_path
+    if model is not None and model == library_speech_model(catalog):
+        return library_speech_path(catalog)
+    return None
+
+
+def library_speech_path(catalog: Catalog) -> str | None:
+    return catalog.get_meta(SPEECH_PATH_META) or None
 
 
 def library_speech_model(catalog: Catalog) -> str | None:

@@ -296,8 +296,9 @@ def test_switching_speech_models_transcribes_again_and_old_transcripts_answer_me
     words = {"a-ferry.wav": "island", "b-budget.wav": "budget", "c-tomatoes.wav": "tomatoes"}
     for name in waiting:
         assert search(data, words[name])[0].path == str(root / name)
-    # The library now transcribes with the new model: a plain run finishes the switch.
-    rest = index(data, root, speech_model_path=folder)
+    # The library now transcribes with the new model, whose folder it remembers: a plain run
+    # finishes the switch.
+    rest = index(data, root)
     assert rest.transcribed == len(waiting)
     assert {stored(data, p)[1].model for p in root.iterdir()} == {"whisper-base"}
 
