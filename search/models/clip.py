@@ -216,7 +216,7 @@ def _encode_text(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
         isinstance(model, CLIP) and model.attn_mask is not None and model.text_pool_type == "argmax"
     )
     if not trimmable:
-        return model.encode_text(tokens)
+        return model.encode_text(_trim_hf_padding(model, tokens))
     length = int(_token_lengths(tokens).max())
     tokens = tokens[:, :length]
     cast_dtype = model.transformer.get_cast_dtype()
@@ -228,6 +228,19 @@ def _encode_text(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     if isinstance(model.text_projection, torch.nn.Linear):
         return model.text_projection(x)
     return x @ model.text_projection
+
+
+def _trim_hf_padding(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """`tokens` cut after the longest real text, for a transformers text tower (multilingual
+    CLIP's XLM-RoBERTa): it masks padding out of attention, positions and pooling, so the
+    columns of padding change nothing but cost a full 77-token pass for a short query."""
+    from open_clip.hf_model import HFTextEncoder
+
+    text = getattr(model, "text", None)
+    if not isinstance(text, HFTextEncoder):
+        return tokens
+    length = int((tokens != text.config.pad_token_id).sum(dim=1).max())
+    return tokens[:, : max(length, 1)]
 
 
 def _first_line(exc: BaseException, limit: int = 200) -> str:
