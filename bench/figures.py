@@ -614,6 +614,22 @@ def render_sq8_simulation(r: dict) -> str:
     return _table(header, rows)
 
 
+def render_watch(r: dict) -> str:
+    searchable = r["to_searchable_s"]
+    return _para(
+        f"Measured here (`python bench/watch.py`, {r['date']}, {r['platform']}, {r['cpus']} "
+        f"cores, {r['model']}): `python app.py watch` over a library of {r['files']:,} "
+        f"indexed photos in {r['folders']} folders used **{r['idle_cpu_s']:.2f} CPU seconds "
+        f"in {r['idle_window_s']:.0f} idle seconds** (its start, the first scan of every "
+        f"folder included, took {r['watch_ready_s']:.0f} s). A photo copied into a watched "
+        f"folder was in the catalog, and so found by every search, after "
+        f"**{searchable['median']:.1f} s** (median of {r['samples']}, "
+        f"{searchable['min']:.1f}-{searchable['max']:.1f} s): the {r['debounce_s']:.0f} s "
+        f"debounce, a scan of the library folder's {r['files']:,} files (every change "
+        "rescans its library folder), and the encoding and commit of the photo."
+    )
+
+
 # -- registry ------------------------------------------------------------------------------
 
 BLOCKS: dict[str, Block] = {
@@ -631,6 +647,7 @@ BLOCKS: dict[str, Block] = {
         render_video_cost,
     ),
     "presets": Block("presets.json", "bench/presets.py", render_presets),
+    "watch": Block("watch.json", "bench/watch.py", render_watch),
     "watch-backends": Block(
         "watch_backends.json", "bench/watch_backends.py", render_watch_backends
     ),
