@@ -1,5 +1,6 @@
 """The Search tab: the query box, the drop areas, filters and sort, the results gallery
-with "more results", and the detail panel with its players and "Find similar"."""
+with "more results", and the detail panel with its players, the transcript of a sound or
+video (search/web/transcript.py) and "Find similar"."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from search.web.service import (
     TroveUI,
     empty_library_message,
 )
+from search.web.transcript import TRANSCRIPT_CSS, TRANSCRIPT_JS, render_transcript
 
 # How often a page with results checks whether the library changed under them.
 LIVE_REFRESH_S = 3.0
@@ -150,6 +152,12 @@ def search_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
                     visible=False,
                     elem_id="detail-video",
                 )
+                detail_transcript = gr.HTML(
+                    "",
+                    js_on_load=TRANSCRIPT_JS,
+                    css_template=TRANSCRIPT_CSS,
+                    elem_id="detail-transcript",
+                )
                 detail_meta = gr.Markdown(elem_id="detail-meta")
                 with gr.Row():
                     similar_btn = gr.Button(
@@ -249,7 +257,7 @@ def search_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
     def select_result(shown, evt: gr.SelectData):
         index = evt.index if isinstance(evt.index, int) else evt.index[0]
         if not shown or index >= len(shown):
-            return (gr.skip(),) * 7
+            return (gr.skip(),) * 8
         picked = shown[index]
         start, end = picked.get("start"), picked.get("end")
         try:
@@ -257,13 +265,15 @@ def search_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
         except TroveError as exc:
             hidden = gr.Audio(value=None, visible=False), gr.Video(value=None, visible=False)
             failed = error_line(exc)
-            return None, *hidden, failed, picked["path"], gr.Column(visible=True), gr.Button()
+            column = gr.Column(visible=True)
+            return None, *hidden, "", failed, picked["path"], column, gr.Button()
         kind = detail.kind
         # Sounds and videos play in their own player; the picture is for the others.
         return (
             gr.Image(value=detail.preview, visible=kind not in ("audio", "video")),
             gr.Audio(value=detail.path if kind == "audio" else None, visible=kind == "audio"),
             gr.Video(value=detail.path if kind == "video" else None, visible=kind == "video"),
+            render_transcript(detail.transcript, kind, start, end),
             render_detail(
                 detail,
                 picked["score"],
@@ -329,6 +339,7 @@ def search_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
             detail_image,
             detail_audio,
             detail_video,
+            detail_transcript,
             detail_meta,
             selected_state,
             detail_col,

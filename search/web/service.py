@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from indexers.pipeline import IndexSummary
 from search.decode.isolation import IsolatedDecoder
 from search.decode.kinds import FoundFile, kind_for_path
+from search.decode.speech import SpeechLine
 from search.engine import SearchEngine, SearchResult
 from search.errors import NoLibraryError, QueryError, TroveError, WeightsNotFoundError
 from search.filters import SearchFilters
@@ -104,6 +105,8 @@ class ItemDetail:
     # Per-kind details from the catalog: sample_rate, channels, codec, fps, pages, title,
     # artist, camera, lens, notice...
     details: dict = field(default_factory=dict)
+    # What was said in a sound or a video's sound track (the library's stored transcript).
+    transcript: tuple[SpeechLine, ...] = ()
 
     def to_dict(self) -> dict:
         """As JSON for the API (`file`, not `path`: see search/web/api.py's `result_dict`)."""
@@ -508,6 +511,7 @@ class TroveUI:
             duration_s=item.duration_s,
             taken_at=item.taken_at,
             details=item.details,
+            transcript=_transcript_lines(library, item),
         )
 
 
@@ -524,6 +528,15 @@ def empty_library_message(status: JobStatus) -> str:
             f"search again in a moment."
         )
     return EMPTY_LIBRARY
+
+
+def _transcript_lines(library: Library, item: Item) -> tuple[SpeechLine, ...]:
+    """The stored transcript's lines of a sound or video; none for other kinds, for a file
+    not transcribed (speech off, not yet) and for one whose transcription failed."""
+    if item.kind not in ("audio", "video"):
+        return ()
+    transcript = library.catalog.transcript(item.id)
+    return transcript.lines if transcript is not None else ()
 
 
 def _library_file(library: Library, path: str) -> Item:

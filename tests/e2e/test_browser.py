@@ -622,3 +622,133 @@ def test_a_mixed_library_in_a_real_browser(tmp_path: Path) -> None:
             assert timed["start"] < timed["end"] and timed["thumbnail"], timed
         finally:
             browser.close()
+
+
+# What the transcript test's memo says, a second apart: two neighbours are more words than
+# one passage of speech holds (search/segments.py SPEECH_CHUNK_WORDS), so the dentist's
+# sentence is a moment of its own, at about 10-14 s.
+MEMO_LINES = (
+    "Remember to water the tomatoes in the greenhouse this evening.",
+    "The hardware shop closes early on Saturday, so buy the paint and the brushes on Friday.",
+    "Your appointment with the dentist is moved to Thursday morning.",
+)
+
+
+def index_spoken_library(base: Path) -> Path:
+    """A voice memo of three sentences (MEMO_LINES), and the demo's birthday video (two
+    voices from 1 s and 5.6 s), transcribed by the real whisper-tiny-en into base/data. The
+    text model is the real all-MiniLM-L6-v2 (its weights come with its package): with an
+    untrained one every passage would look alike and a hit's moment span the whole file.
+    Tiny CLIP and CLAP do the rest. Returns the library folder."""
+    import numpy as np
+    import soundfile as sf
+    import soxr
+
+    from indexers.pipeline import Indexer
+    from search.library import Library
+    from search.models.encoders import Encoders
+    from search.segments import SegmentSettings
+    from search.storage.catalog import Root
+    from tests.media_audio import RATE, silence, speech, write_audio
+
+    root = base / "spoken"
+    memo = [silence(0.5)]
+    for text in MEMO_LINES:
+        said, rate = sf.read(speech(text, base / "said.wav"), dtype="float32")
+        memo += [soxr.resample(said, rate, RATE), silence(1.0)]
+    write_audio(root / "memos" / "monday.wav", np.concatenate(memo))
+    video = REPO / "assets" / "demo" / "videos" / "grandma-birthday.mp4"
+    shutil.copy(video, root / "grandma-birthday.mp4")
+    root = root.resolve()
+    library = Library(base / "data")
+    summary = Indexer(
+        library,
+        Encoders("tiny-clip", "tiny-clap"),
+        progress=False,
+        settings=SegmentSettings(speech=True),
+    ).run([Root(str(root), (), ())])
+    assert not summary.failed and summary.transcribed == 2, summary.report()
+    library.close()
+    return root
+
+
+def test_a_transcript_in_a_real_browser(tmp_path: Path) -> None:
+    """The detail panel of a spoken hit shows what was said, line by line with its time; the
+    hit's lines are marked; clicking a line plays the sound or the video from there."""
+    from playwright.sync_api import expect, sync_playwright
+
+    index_spoken_library(tmp_path)
+    expect.set_options(timeout=WAIT_MS)
+    with serve(tmp_path) as served, sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(WAIT_MS)
+            shots = Shots(tmp_path / "screenshots")
+            query = page.locator("#query textarea")
+            thumbs = page.locator("#results button.thumbnail-item")
+            lines = page.locator("#detail-transcript .transcript-line")
+            page.goto(served.url)
+
+            # Words said in the memo's second sentence: the hit is that sentence's moment.
+            query.fill('"dentist"')
+            query.press("Enter")
+            expect(thumbs.filter(has_text="monday.wav")).to_have_count(1)
+            memo, label = thumb_with(thumbs, r"^audio · .* · spoken/memos/monday\.wav$")
+            at = re.search(r" · (\d+):(\d\d)(?:–(\d+):(\d\d))? · ", label)
+            assert at and 9 <= int(at[1]) * 60 + int(at[2]) <= 11, label
+            memo.click()
+            expect(page.locator("#detail-audio")).to_be_visible()
+            expect(lines).to_have_count(3)
+            expect(lines.nth(0)).to_contain_text("0:00")
+            expect(lines.nth(0)).to_contain_text("greenhouse")
+            expect(lines.nth(2)).to_contain_text("dentist")
+            hit = re.compile(r"\bhit\b")
+            expect(lines.nth(2)).to_have_class(hit)
+            expect(lines.nth(0)).not_to_have_class(hit)
+            expect(lines.nth(1)).not_to_have_class(hit)
+            shots.take(page, "transcript-sound")
+
+            # A line plays the sound from its time.
+            start = float(lines.nth(2).get_attribute("data-start"))
+            assert 9.0 <= start <= 11.5, start
+            lines.nth(2).click()
+            page.wait_for_function(
+                """(start) => {
+                    const box = document.querySelector('#detail-audio');
+                    let media = box.querySelector('audio');
+                    for (const node of box.querySelectorAll('*'))
+                        media = media || node.shadowRoot?.querySelector('audio');
+                    return media && !media.paused && media.currentTime >= start
+                        && media.currentTime < start + 3;
+                }""",
+                arg=start,
+            )
+            expect(lines.nth(2)).to_have_class(re.compile(r"\bplaying\b"))
+
+            # A video: its sound track's lines, the hit's marked; a line seeks the video.
+            page.locator("#clear-btn").click()
+            expect(thumbs).to_have_count(0)
+            query.fill('"village hall"')
+            query.press("Enter")
+            expect(thumbs.filter(has_text="grandma-birthday.mp4")).to_have_count(1)
+            video, _ = thumb_with(thumbs, r"^video · .* · spoken/grandma-birthday\.mp4$")
+            video.click()
+            expect(page.locator("#detail-video")).to_be_visible()
+            expect(lines.first).to_contain_text("Grandma")
+            expect(lines.filter(has_text="village hall")).to_have_class(hit)
+            expect(lines.filter(has_text="stepped on")).not_to_have_class(hit)
+            first = float(lines.first.get_attribute("data-start"))
+            assert first < 2.0, first
+            lines.first.click()
+            page.wait_for_function(
+                """(start) => {
+                    const media = document.querySelector('#detail-video video');
+                    return media && !media.paused && media.currentTime >= start
+                        && media.currentTime < start + 3;
+                }""",
+                arg=first,
+            )
+            shots.take(page, "transcript-video")
+        finally:
+            browser.close()
