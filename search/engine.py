@@ -21,16 +21,17 @@ import numpy as np
 
 from search.decode.isolation import IsolatedDecoder
 from search.errors import BadFileError, QueryError
-from search.filters import SCORE_DECIMALS, SearchFilters, item_date, shown_score
+from search.evidence import counting_roles, searched_roles
+from search.filters import KINDS, SCORE_DECIMALS, SearchFilters, item_date, shown_score
 from search.fusion import BLEND_ALPHA, fuse_on_semantic_scale
 from search.library import Library
-from search.models.encoders import Encoders
+from search.models.encoders import ROLE_SPACE, Encoders
 from search.moments import merge_moments
 from search.query import Query, parse_query
 from search.query_vectors import IndexQuery, QueryEncoder
 from search.segments import NATIVE_TIMEOUT_S
 from search.storage.catalog import Item, Segment
-from search.storage.lexical import search_lexical, snippet
+from search.storage.lexical import search_lexical, snippet, term_coverage
 from search.storage.store import VectorStore
 from search.thumbnails import Thumbnails
 from search.vectors import standardize
@@ -93,6 +94,17 @@ class _Scale:
     key: str
     mean: float
     std: float
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """Which result kinds each index's hits count for, and the words' (search/evidence.py)."""
+
+    kinds_by_key: dict[str, frozenset[str]]
+    word_kinds: frozenset[str]
+
+    def counts(self, key: str, kind: str) -> bool:
+        return kind in self.kinds_by_key.get(key, ())
 
 
 @dataclass
@@ -200,14 +212,24 @@ class SearchEngine:
             raise QueryError(f"The offset {offset} is negative.")
         if k <= 0:
             return []
-        searches = self.queries.index_queries(parsed)
+        query_kinds = {t.kind for t in parsed.terms}
+        searched = searched_roles(query_kinds)
+        reached = self.queries.index_queries(parsed)
+        roles = {s.key: self._role(s.key) for s in reached}
+        # The table decides what is searched: an index that counts for no result kind of
+        # this query is not asked.
+        searches = [s for s in reached if roles[s.key] in searched]
         words = _words(parsed)
         if not searches and not words:
             return []
+        evidence = _Evidence(
+            {key: _result_kinds(query_kinds, role) for key, role in roles.items()},
+            _result_kinds(query_kinds, "words"),
+        )
         wanted = offset + k
         if filters.sort == "date":
             wanted = max(wanted, DATE_SORT_POOL)
-        matches = self._matches(searches, words, wanted, filters)
+        matches = self._matches(searches, words, wanted, filters, evidence)
         if filters.sort == "date":
             matches.sort(key=lambda m: (-item_date(m[0].item), -m[1]))
         # Only the page asked for is dressed up (moments, snippets, video stills).
@@ -220,24 +242,36 @@ class SearchEngine:
         except (BadFileError, OSError):
             return None
 
-    def _lexical(self, words: str, limit: int) -> list:
-        """Full-text matches (search/storage/lexical.py) of the query's words, best first (none
-        when ranking by meaning alone)."""
+    def _role(self, key: str) -> str:
+        """The role whose vectors fill the index `key` (its row in the evidence table)."""
+        for role, space in ROLE_SPACE.items():
+            if self.encoders.name(space) and self.encoders.key(role) == key:
+                return role
+        raise ValueError(f"No role of this library's models stores its vectors under {key!r}")
+
+    def _lexical(self, words: str, limit: int) -> tuple[list, dict[int, float]]:
+        """Full-text matches (search/storage/lexical.py) of the query's words, best first, and
+        the share of the query each matched file holds (none when ranking by meaning alone)."""
         if not words or self.alpha >= 1:
-            return []
+            return [], {}
         with self.library.catalog.reading() as db:
-            return search_lexical(db, words, limit)
+            hits = search_lexical(db, words, limit)
+            return hits, term_coverage(db, words, (hit.item_id for hit in hits))
 
     # -- from hits to files -------------------------------------------------------------------
 
-    def _matches(self, searches, words: str, wanted: int, filters: SearchFilters):
+    def _matches(
+        self, searches, words: str, wanted: int, filters: SearchFilters, evidence: _Evidence
+    ):
         """The best `wanted` files passing `filters`, fetching wider until enough pass."""
         fetch = wanted * OVERFETCH
         scale = self._scale(searches[0]) if searches else _Scale("", 0.0, 0.0)
         while True:
             hits = [self._hits(search, fetch, scale) for search in searches]
-            lexical_hits = self._lexical(words, fetch)
-            results = self._group(hits, lexical_hits, searches, scale, filters)
+            lexical_hits, coverage = self._lexical(words, fetch)
+            results = self._group(
+                hits, (lexical_hits, coverage), searches, scale, filters, evidence
+            )
             exhausted = all(h.exhausted for h in hits) and len(lexical_hits) < fetch
             below_min = filters.min_score is not None and all(
                 not len(h.scores) or shown_score(h.scores[-1]) < filters.min_score for h in hits
@@ -277,10 +311,11 @@ class SearchEngine:
             self._backgrounds[key] = self.library.catalog.sample_vectors(key, BACKGROUND_SAMPLE)
         return self._backgrounds[key]
 
-    def _group(self, hits, lexical_hits, searches, scale, filters: SearchFilters):
+    def _group(self, hits, lexical, searches, scale, filters: SearchFilters, evidence):
         """(file, score) from the hits, best first: each file's best segment across the
-        indexes decides its semantic score; full-text matches are fused in
-        (search/fusion.py)."""
+        indexes that are evidence for its kind decides its semantic score; full-text matches
+        are fused in (search/fusion.py) for the kinds words are evidence for."""
+        lexical_hits, coverage = lexical
         catalog = self.library.catalog
         segment_ids = [int(i) for h in hits for i in h.ids.tolist()]
         segment_ids += [seg for _, seg, _ in lexical_hits if seg is not None]
@@ -290,8 +325,9 @@ class SearchEngine:
             for score, seg_id in zip(h.scores.tolist(), h.ids.tolist(), strict=True):
                 if seg_id in found:  # else removed since the index was loaded
                     item, segment = found[seg_id]
-                    why = self._why(search.key, item, segment)
-                    files.setdefault(item.id, _File(item)).add(segment, score, why)
+                    if evidence.counts(search.key, item.kind):
+                        why = self._why(search.key, item, segment)
+                        files.setdefault(item.id, _File(item)).add(segment, score, why)
         lexical_scores: dict[int, float] = {}
         for item_id, seg_id, score in lexical_hits:
             lexical_scores.setdefault(item_id, score)
@@ -301,8 +337,15 @@ class SearchEngine:
                     segment, self._why(None, item, segment)
                 )
         unscored = [i for i in lexical_scores if i not in files or files[i].score is None]
-        for item_id, item, segment, score in self._exact_scores(unscored, searches, scale):
+        for item_id, item, segment, score in self._exact_scores(
+            unscored, searches, scale, evidence
+        ):
             files.setdefault(item_id, _File(item)).add(segment, score)
+        lexical_scores = {
+            i: score
+            for i, score in lexical_scores.items()
+            if i in files and files[i].item.kind in evidence.word_kinds
+        }
         for item_id, seg_id, _ in lexical_hits:
             if seg_id is None and item_id in files:
                 files[item_id].add_text(None, "file name")
@@ -310,7 +353,7 @@ class SearchEngine:
             ((i, f.score) for i, f in files.items() if f.score is not None), key=lambda p: -p[1]
         )
         fused = fuse_on_semantic_scale(
-            semantic, list(lexical_scores.items()), scale.mean, self.alpha
+            semantic, list(lexical_scores.items()), scale.mean, self.alpha, coverage
         )
         shown = ((item_id, shown_score(score)) for item_id, score in fused)
         return [
@@ -330,13 +373,15 @@ class SearchEngine:
             return None
         return "picture" if key == self.encoders.key("image") else "sound"
 
-    def _exact_scores(self, item_ids, searches, scale):
+    def _exact_scores(self, item_ids, searches, scale, evidence: _Evidence):
         """Calibrated scores of files the full-text index found but no vector search
-        reached: their real similarity, so one scale ranks and filters everything."""
+        reached: their real similarity in the spaces that are evidence for their kind, so
+        one scale ranks and filters everything."""
         if not item_ids:
             return
         for search in searches:
             rows = self.library.catalog.item_vectors(item_ids, search.key)
+            rows = [row for row in rows if evidence.counts(search.key, row[1].kind)]
             if not rows:
                 continue
             sims = np.stack([v for _, _, _, v in rows]) @ search.vector
@@ -407,6 +452,11 @@ class _File:
             thumbnail=thumbnail,
             matched=tuple(sorted(self.reasons, key=lambda why: -self.reasons[why])),
         )
+
+
+def _result_kinds(query_kinds, role: str) -> frozenset[str]:
+    """The result kinds a space's hits count for, for a query of these kinds."""
+    return frozenset(k for k in KINDS if role in counting_roles(query_kinds, k))
 
 
 def _words(query: Query) -> str:

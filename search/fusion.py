@@ -3,7 +3,8 @@
 The calibrated blend: score = alpha * semantic + (1 - alpha) * words, each first mapped to
 [0, 1]: a similarity by (s - floor) / (best - floor), with `floor` what an unrelated item
 scores (the engine passes the query's mean similarity to a sample of the library), and BM25
-by score / best score. The engine shows the blend in the similarity's own units
+by score / best score times the share of the query the item holds (a match of one incidental
+word of a sentence counts little). The engine shows the blend in the similarity's own units
 (`fuse_on_semantic_scale`) and takes alpha as an option (`SearchEngine(alpha=...)`): 1 ranks
 by meaning alone, 0 by words alone.
 
@@ -15,7 +16,7 @@ docs/ranking.md's "Hybrid ranking" table is rendered from it.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 
 # The weight of meaning against words, chosen by running the engine at each alpha: the
 # measured plateau is in bench/results/fusion.json.
@@ -25,13 +26,26 @@ Scored = Sequence[tuple[Hashable, float]]
 
 
 def calibrated_blend(
-    semantic: Scored, lexical: Scored, alpha: float, cosine_floor: float
+    semantic: Scored,
+    lexical: Scored,
+    alpha: float,
+    cosine_floor: float,
+    coverage: Mapping[Hashable, float] | None = None,
 ) -> list[tuple[Hashable, float]]:
     """(key, similarity) and (key, BM25 score, higher better) lists -> (key, blended in
     [0, 1]) best first. A key missing from one list scores 0 there; ties keep the order of
-    the semantic list, then the lexical one."""
+    the semantic list, then the lexical one.
+
+    `coverage`: the share of the query each lexical key holds (search/storage/lexical.py
+    `term_coverage`; a key missing from it: all), which scales its word score. BM25 over the
+    best match says who matches the words best, not whether that is the query: without it,
+    the one note holding "night" of "how to fall asleep at night" (a night train) took the
+    full word score and outranked the note about sleep, which shares none of its words. A
+    name or an identifier typed whole still counts fully."""
     sem = _normalise(semantic, cosine_floor)
     lex = _normalise(lexical, 0.0)
+    if coverage is not None:
+        lex = {k: v * coverage.get(k, 1.0) for k, v in lex.items()}
     keys = dict.fromkeys([k for k, _ in semantic] + [k for k, _ in lexical])
     blended = {k: alpha * sem.get(k, 0.0) + (1 - alpha) * lex.get(k, 0.0) for k in keys}
     return sorted(blended.items(), key=lambda kv: -kv[1])
@@ -48,7 +62,11 @@ def _normalise(scored: Scored, floor: float) -> dict[Hashable, float]:
 
 
 def fuse_on_semantic_scale(
-    semantic: Scored, lexical: Scored, floor: float, alpha: float = BLEND_ALPHA
+    semantic: Scored,
+    lexical: Scored,
+    floor: float,
+    alpha: float = BLEND_ALPHA,
+    coverage: Mapping[Hashable, float] | None = None,
 ) -> list[tuple[Hashable, float]]:
     """The blend's ranking, on the similarity scale and never past 1. A key's score is its
     similarity (clipped at `floor`, what an unrelated item scores) plus a bonus for its word
@@ -60,12 +78,13 @@ def fuse_on_semantic_scale(
 
     `alpha` 1 is the semantic ranking alone; `alpha` 0 is the word ranking alone, scored by
     BM25 relative to the best word match, in [0, 1]; keys without a word match are left out.
+    `coverage` as in `calibrated_blend`.
     """
     if alpha <= 0:
-        return calibrated_blend([], lexical, alpha=0.0, cosine_floor=floor)
+        return calibrated_blend([], lexical, alpha=0.0, cosine_floor=floor, coverage=coverage)
     best = max((score for _, score in semantic), default=floor)
     span = best - floor
-    blended = calibrated_blend(semantic, lexical, alpha=alpha, cosine_floor=floor)
+    blended = calibrated_blend(semantic, lexical, alpha, floor, coverage)
     if span <= 0:
         raw = [(key, floor + (1 - alpha) * blend) for key, blend in blended]
     else:

@@ -9,9 +9,11 @@ can cause an FTS syntax error.
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 import unicodedata
+from collections.abc import Iterable
 from pathlib import PurePath
 from typing import NamedTuple
 
@@ -84,6 +86,56 @@ def fts_match(query: str) -> str | None:
     # Phrases filter; the words only rank. Repeating the phrases in the OR keeps the
     # expression true for every row the phrases match, and bm25() scores every term in it.
     return f"{required} AND ({' OR '.join([*phrases, optional])})"
+
+
+def query_terms(query: str) -> list[str]:
+    """The query's terms as FTS5 expressions, each quoted phrase and each word once, in
+    order (at most MAX_QUERY_TERMS): the units `term_coverage` counts."""
+    terms: list[str] = []
+    position = 0
+    for match in _QUOTED.finditer(query):
+        terms.extend(_word_terms(query[position : match.start()]))
+        phrase = tokens(match.group(1))
+        if phrase:
+            terms.append(_quote(phrase))
+        position = match.end()
+    terms.extend(_word_terms(query[position:]))
+    return list(dict.fromkeys(terms))[:MAX_QUERY_TERMS]
+
+
+def term_coverage(db: sqlite3.Connection, query: str, item_ids: Iterable[int]) -> dict[int, float]:
+    """How much of `query` each item holds, in [0, 1]: the share of the query's terms found
+    in its name, folders, details or text, each term weighed by its rarity in the library
+    (idf = ln(1 + (N - n + 0.5) / (n + 0.5)), n items holding it out of N; a term no item
+    holds weighs most). BM25 relative to the best match says which item matches the words
+    best; this says whether that match is the query or one incidental word of it ("night"
+    of "how to fall asleep at night" in a note about a night train)."""
+    wanted = set(item_ids)
+    terms = query_terms(query)
+    if not wanted or not terms:
+        return {}
+    (total,) = db.execute("SELECT count(*) FROM items").fetchone()
+    held: dict[int, float] = dict.fromkeys(wanted, 0.0)
+    weight_sum = 0.0
+    for term in terms:
+        holders = {
+            row[0]
+            for row in db.execute("SELECT rowid FROM items_fts WHERE items_fts MATCH ?", (term,))
+        }
+        holders.update(
+            row[0]
+            for row in db.execute(
+                "SELECT DISTINCT s.item_id FROM segments_fts AS f JOIN segments AS s "
+                "ON s.id = f.rowid WHERE segments_fts MATCH ?",
+                (term,),
+            )
+        )
+        n = len(holders)
+        idf = math.log1p((max(total, n) - n + 0.5) / (n + 0.5))
+        weight_sum += idf
+        for item_id in holders & wanted:
+            held[item_id] += idf
+    return {item_id: min(1.0, weight / weight_sum) for item_id, weight in held.items()}
 
 
 def _word_terms(text: str) -> list[str]:
