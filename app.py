@@ -306,11 +306,11 @@ def _transcribe_now(args: argparse.Namespace, path: Path, kind: str, library):
 
     name = args.speech_model or (library_speech_model(library.catalog) if library else None)
     name = name or DEFAULT_SPEECH_MODEL
-    path = args.speech_model_path
+    weights = args.speech_model_path
     if library is not None:
-        asked = SegmentSettings(speech_model=name, speech_model_path=path)
-        path = chosen_speech_path(library.catalog, asked, name)
-    model = load_speech_model(name, path)
+        asked = SegmentSettings(speech_model=name, speech_model_path=weights)
+        weights = chosen_speech_path(library.catalog, asked, name)
+    model = load_speech_model(name, weights)
     options = model.options(cpu_threads=os.cpu_count() or 1)
     if not args.quiet:
         print(f"Transcribing {path.name} with {model.name}...", file=sys.stderr)
