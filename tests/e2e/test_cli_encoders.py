@@ -25,6 +25,8 @@ NEW_PRESETS = {
     "tiny-siglip2": "clip",
     "ast-audioset": "sound",
     "wav2vec2-base": "sound",
+    "xclip-base-patch32": "video",
+    "tiny-xclip": "video",
     "tiny-ast": "sound",
     "tiny-wav2vec2": "sound",
 }
@@ -109,3 +111,25 @@ def test_index_and_search_with_a_tiny_picture_model(tmp_path, model):
     assert {hit["path"] for hit in words} == {
         str(folder / f) for f in ("lake.jpg", "forest.jpg", "street.jpg")
     }
+
+
+def test_a_video_model_without_weights_is_explained(tmp_path):
+    info = ok(trove("models", "info", "xclip-base-patch32", tmp_path=tmp_path))
+    assert re.search(r"^space:\s+video, embedding dim 512$", info, re.MULTILINE), info
+    assert "--video-model-path /path/to/xclip-base-patch32-folder" in info
+    assert "--video-model tiny-xclip" in info
+
+
+def test_index_and_search_with_the_tiny_video_model(tmp_path):
+    from tests.media_video import make_video
+
+    folder = tmp_path / "library"
+    folder.mkdir()
+    make_video(folder / "clip.mp4", duration_s=10.0)
+    make_photo(folder / "lake.jpg", 2)
+    models = ("--model", "tiny-clip", "--audio-model", "tiny-clap", "--text-model", "tiny-text")
+    ok(trove("index", folder, *models, "--video-model", "tiny-xclip", "--quiet", tmp_path=tmp_path))
+    status = json.loads(ok(trove("status", "--json", tmp_path=tmp_path)))
+    assert status["models"]["video"] == "tiny-xclip", status
+    hits = json.loads(ok(trove("search", "a person jumping", "--json", tmp_path=tmp_path)))
+    assert str(folder / "clip.mp4") in {hit["path"] for hit in hits}
