@@ -278,7 +278,7 @@ PRESETS.update(
                 finetunable=False,
                 size_mb=1500,
                 description="Newer image-text family. Google SigLIP 2 ViT-B/16 (sigmoid loss, "
-                "multilingual WebLI): 78.2% ImageNet zero-shot; about 4.4x ViT-B/32's compute.",
+                "multilingual WebLI): 78.2% ImageNet zero-shot, at several times ViT-B/32's cost.",
             ),
             ModelSpec(
                 name="tiny-mclip",
