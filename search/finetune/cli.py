@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from search.errors import TroveError
 from search.finetune.choices import OBJECTIVES, TRAINABLE
 from search.finetune.pairs import LABEL_SOURCES
 
@@ -24,10 +25,27 @@ def add_finetune_parser(
     )
     p.add_argument(
         "--pairs",
-        required=True,
         metavar="PATH",
         help="a folder of photo.jpg + photo.txt captions, a pairs .csv/.jsonl/.json "
-        "(path, caption), or a folder of label folders (Pets/Bella/*.jpg -> 'Bella')",
+        "(path, caption), or a folder of label folders (Pets/Bella/*.jpg -> 'Bella'); with "
+        "--text-model: a .csv/.jsonl/.json of (query, passage) pairs",
+    )
+    p.add_argument(
+        "--text-model",
+        metavar="BASE",
+        help="fine-tune this sentence model (all-minilm-l6-v2) for documents instead of CLIP: "
+        "with --pairs (query, passage) or --documents FOLDER",
+    )
+    p.add_argument(
+        "--documents",
+        metavar="FOLDER",
+        help="with --text-model: learn from your own documents, no labels needed",
+    )
+    p.add_argument(
+        "--method",
+        choices=["pairs", "headings", "simcse"],
+        help="with --text-model --documents: headings (default; each heading or file name "
+        "paired with its passage) or simcse (each passage with itself under dropout)",
     )
     p.add_argument("--model", default="clip-vit-b-32", help="base preset (default clip-vit-b-32)")
     p.add_argument("--model-path", help="local checkpoint file or folder for the base preset")
@@ -46,9 +64,9 @@ def add_finetune_parser(
         "computed once; last-blocks: also the last --blocks transformer blocks",
     )
     p.add_argument("--blocks", type=int, default=1, help="blocks per tower for last-blocks")
-    p.add_argument("--epochs", type=int, default=30, help="at most this many (default 30)")
+    p.add_argument("--epochs", type=int, help="at most this many (default 30; a text model: 4)")
     p.add_argument("--patience", type=int, default=5, help="stop after N epochs without gain")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, help="pairs per step (default 64; a text model: 32)")
     p.add_argument("--lr", type=float, help="learning rate (default 3e-3 heads, 1e-3 blocks)")
     p.add_argument(
         "--holdout", type=float, default=0.2, help="share of files held out for the figures"
@@ -86,6 +104,12 @@ def add_finetune_parser(
 
 
 def run_finetune(args: argparse.Namespace) -> int:
+    if args.text_model:
+        return _run_text_finetune(args)
+    if args.documents or args.method:
+        raise TroveError("--documents and --method fine-tune a text model: add --text-model.")
+    if not args.pairs:
+        raise TroveError("finetune needs --pairs PATH (or --text-model with --documents).")
     from search.finetune.train import FinetuneConfig, finetune
 
     config = FinetuneConfig(
@@ -96,8 +120,8 @@ def run_finetune(args: argparse.Namespace) -> int:
         objective=args.objective,
         train=args.train,
         blocks=args.blocks,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
+        epochs=args.epochs or 30,
+        batch_size=args.batch_size or 64,
         lr=args.lr,
         holdout=args.holdout,
         patience=args.patience,
@@ -110,6 +134,29 @@ def run_finetune(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
     )
     result = finetune(config, progress=not args.quiet, announce=_print_lines)
+    _print_lines(result.lines())
+    return 0
+
+
+def _run_text_finetune(args: argparse.Namespace) -> int:
+    from search.finetune.text import TextFinetuneConfig, finetune_text
+
+    config = TextFinetuneConfig(
+        base=args.text_model,
+        out=args.out,
+        pairs=args.pairs,
+        documents=args.documents,
+        method=args.method,
+        epochs=args.epochs or TextFinetuneConfig.epochs,
+        batch_size=args.batch_size or TextFinetuneConfig.batch_size,
+        lr=args.lr if args.lr is not None else TextFinetuneConfig.lr,
+        distill=args.distill,
+        general=args.general,
+        seed=args.seed,
+        force=args.force,
+        data_dir=args.data_dir,
+    )
+    result = finetune_text(config, progress=not args.quiet, announce=_print_lines)
     _print_lines(result.lines())
     return 0
 

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from search.errors import TroveError, UnknownModelError, WeightsNotFoundError
+from search.models import USER_PRESETS
+from search.models.user_presets import ADAPTER_FILE, MANIFEST, NAME_PATTERN, is_text_preset
 from search.models.weights import hub_offline, weights_fingerprint
 from search.vectors import normalise
 
@@ -106,6 +108,9 @@ def load_text_encoder(
         if preset.seed is not None:
             return TinyTextEncoder(preset, device)
         return SentenceTransformerEncoder(name, model_path or _bundled_minilm, device, preset.dim)
+    tuned = text_preset_folder(name)
+    if tuned is not None:
+        return FineTunedTextEncoder(name, tuned, device)
     prefix, _, rest = name.partition(":")
     if prefix == "st" and rest:
         return SentenceTransformerEncoder(f"st:{rest}", model_path or rest, device)
@@ -128,7 +133,8 @@ def load_text_encoder(
         )
     known = ", ".join(TEXT_PRESETS)
     raise UnknownModelError(
-        f"Unknown text model {name!r}. Use a preset ({known}), st:<folder or hub id> for a "
+        f"Unknown text model {name!r}. Use a preset ({known}), a text model fine-tuned here "
+        f"(`python app.py finetune --text-model ...`), st:<folder or hub id> for a "
         f"sentence-transformers model, hf:<folder or hub id>@<cls|mean|max>[-last<k>] for any "
         f"Hugging Face encoder, or openai:<model> for an OpenAI-compatible endpoint."
     )
@@ -281,6 +287,57 @@ class SentenceTransformerEncoder(_LocalEncoder):
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def text_preset_folder(name: str) -> Path | None:
+    """The folder of the fine-tuned text preset `name` in the data folder in use, or None."""
+    if not NAME_PATTERN.fullmatch(name):
+        return None
+    folder = USER_PRESETS.folder / name
+    return folder if (folder / MANIFEST).is_file() and is_text_preset(folder) else None
+
+
+class FineTunedTextEncoder(SentenceTransformerEncoder):
+    """A base sentence model with a fine-tuned adapter (search/finetune/text.py) laid over its
+    transformer: the base's code and speed, the adapter's weights."""
+
+    def __init__(self, name: str, folder: Path, device: str | None = None) -> None:
+        self.manifest = json.loads((folder / MANIFEST).read_text())
+        base = self.manifest.get("base")
+        if base not in TEXT_PRESETS or TEXT_PRESETS[base].seed is not None:
+            raise UnknownModelError(
+                f"The fine-tuned text model {name} in {folder} names the base {base!r}, which "
+                f"is not a sentence-transformers preset here; fine-tune it again."
+            )
+        self.adapter = folder / self.manifest.get("adapter", ADAPTER_FILE)
+        super().__init__(name, _bundled_minilm, device, TEXT_PRESETS[base].dim)
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = weights_fingerprint(self.name, self.adapter)
+        return self._fingerprint
+
+    def _build(self):
+        # adapters.py imports torch: deferred like the model itself.
+        from search.models.adapters import apply_adapter
+
+        model = super()._build()
+        transformer = model[0].auto_model
+        apply_adapter(
+            transformer, _AdapterSpec(self.name, str(self.adapter), self.manifest["base"])
+        )
+        transformer.eval()
+        return model
+
+
+@dataclass(frozen=True)
+class _AdapterSpec:
+    """What `apply_adapter` names in its errors."""
+
+    name: str
+    adapter: str
+    base: str
 
 
 class PooledTransformerEncoder(_LocalEncoder):

@@ -67,7 +67,7 @@ class UserPresets:
         if not NAME_PATTERN.fullmatch(name):
             return None
         folder = self.folder / name
-        if not (folder / MANIFEST).is_file():
+        if not (folder / MANIFEST).is_file() or is_text_preset(folder):
             return None
         try:
             return spec_from_manifest(folder)
@@ -85,12 +85,21 @@ class UserPresets:
             return []
         specs = []
         for entry in sorted(folder.iterdir()):
-            if (entry / MANIFEST).is_file():
+            if (entry / MANIFEST).is_file() and not is_text_preset(entry):
                 try:
                     specs.append(spec_from_manifest(entry))
                 except (OSError, ValueError, KeyError, TypeError, TroveError) as exc:
                     log.warning("skipping fine-tuned model %s: %s", entry, exc)
         return specs
+
+
+def is_text_preset(folder: Path) -> bool:
+    """A fine-tuned sentence model (search/finetune/text.py), which the text encoders load
+    (search/models/text.py), not the picture and sound registry."""
+    try:
+        return json.loads((folder / MANIFEST).read_text()).get("space") == "text"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def spec_from_manifest(folder: Path) -> ModelSpec:
