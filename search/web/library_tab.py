@@ -137,7 +137,6 @@ def library_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
             gr.Button(interactive=status.running),
             gr.Timer(active=status.running),
             gr.skip() if message is None else message,
-            *watch_outputs(),
         )
 
     def watch_outputs():
@@ -158,8 +157,6 @@ def library_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
         stop_btn,
         timer,
         library_message,
-        watch_md,
-        pause_btn,
     ]
 
     def on_load(request: gr.Request):
@@ -215,12 +212,13 @@ def library_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
         try:
             require_manager(request)
             if ui.watch is None:
-                return refresh("Watching is off (`--no-watch`).")
+                return (*watch_outputs(), "Watching is off (`--no-watch`).")
             paused = ui.watch.state().paused
             ui.watch.resume() if paused else ui.watch.pause()
         except TroveError as exc:
-            return refresh(error_line(exc))
-        return refresh("Watching resumed." if paused else "Watching paused (remembered).")
+            return (*watch_outputs(), error_line(exc))
+        done = "Watching resumed." if paused else "Watching paused (remembered)."
+        return (*watch_outputs(), done)
 
     def stop(request: gr.Request):
         try:
@@ -241,7 +239,10 @@ def library_tab(ui: TroveUI, demo: gr.Blocks, header: gr.Markdown) -> None:
     remove_btn.click(remove_folder, [remove_choice], refresh_outputs, api_visibility="private")
     start_btn.click(start, [model_choice], refresh_outputs, api_visibility="private")
     stop_btn.click(stop, None, refresh_outputs, api_visibility="private")
-    pause_btn.click(pause_or_resume, None, refresh_outputs, api_visibility="private")
+    pause_btn.click(
+        pause_or_resume, None, [watch_md, pause_btn, library_message], api_visibility="private"
+    )
+    demo.load(watch_outputs, None, [watch_md, pause_btn], api_visibility="private")
     watch_timer.tick(
         watch_tick,
         None,
