@@ -38,7 +38,7 @@ from search.decode.kinds import FoundFile
 from search.errors import BadFileError, TroveError
 from search.models.encoders import ROLE_SPACE
 from search.segments import OPTIONAL_ROLES, REQUIRED_ROLES, Segmenter, SegmentSettings
-from search.testhooks import pause_point
+from search.testhooks import crash_point, pause_point
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +155,11 @@ def runtime_env() -> dict:
     """What a Ray job running Trove's encoders needs: Trove's own code travels to the
     workers (its requirements must be installed there), and the settings in the driver's
     environment travel with it."""
-    env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
-    return {"py_modules": [str(_ROOT / "search"), str(_ROOT / "indexers")], "env_vars": env}
+    return {"py_modules": [str(_ROOT / "search"), str(_ROOT / "indexers")], "env_vars": _env()}
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
 
 
 def _probe_node(roots: list[str], modules: Sequence[str]) -> dict:
@@ -193,21 +196,36 @@ class _EncodeActor:
         spaces: Sequence[str],
         timeout_s: float,
         memory_mib: int,
+        decode_workers: int,
         threads: int,
         batch_size: int,
+        omp_threads: str | None,
     ) -> None:
         import torch  # deferred: the module is imported by drivers that never encode
 
         torch.set_num_threads(threads)
+        # Ray sets OMP_NUM_THREADS to the actor's CPU share; the decode workers started
+        # from here inherit the driver's setting instead, as in a local run: Whisper's
+        # transcript changes with it (a word here and there), and it must not.
+        if omp_threads is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = omp_threads
         self.threads = threads
         self.batch_size = batch_size
-        self.isolation = IsolatedDecoder(workers=1, timeout_s=timeout_s, memory_mib=memory_mib)
+        # As many decode workers as the driver's own: speech threads are shared among them,
+        # and Whisper's transcript depends on its thread count.
+        self.isolation = IsolatedDecoder(
+            workers=decode_workers, timeout_s=timeout_s, memory_mib=memory_mib
+        )
         self.segmenter = Segmenter(encoders, self.isolation, settings, skip_roles)
         for space in spaces:
             encoders.get(space)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         jobs = [pickle.loads(blob) for blob in batch["job"]]
+        for found, _ in jobs:
+            crash_point(f"ray.encode:{Path(found.path).name}")
         try:
             results = [
                 pickle.dumps(r)
@@ -261,11 +279,15 @@ class RayRunner:
             except (ConnectionError, TimeoutError) as exc:
                 raise _unreachable(self.address, str(exc).splitlines()[0]) from None
             self._connected = True
-        nodes = [n for n in ray.nodes() if n.get("Alive")]
-        self.plan = plan_pool(
-            [(n["Resources"].get("CPU", 0.0), n["Resources"].get("GPU", 0.0)) for n in nodes]
-        )
-        self._probe(ray, nodes)
+        try:
+            nodes = [n for n in ray.nodes() if n.get("Alive")]
+            self.plan = plan_pool(
+                [(n["Resources"].get("CPU", 0.0), n["Resources"].get("GPU", 0.0)) for n in nodes]
+            )
+            self._probe(ray, nodes)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         if self._connected:
@@ -345,8 +367,10 @@ class RayRunner:
         import ray.data
 
         assert self.plan is not None, "RayRunner.start() first"
-        # Ray Data sets up its own loggers when imported; its per-run notes are not ours.
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        # Ray Data sets up its own loggers when imported; its notes ("progress bars
+        # disabled", each run's plan) are not for Trove's users, and its errors reach us
+        # as exceptions.
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the Indexer's bar counts files, cluster-wide
         context.print_on_execution_start = False
@@ -381,8 +405,10 @@ class RayRunner:
                     "spaces": spaces,
                     "timeout_s": segmenter.isolation.timeout_s,
                     "memory_mib": segmenter.isolation.memory_mib,
+                    "decode_workers": segmenter.isolation.workers,
                     "threads": max(1, round(plan.cpus_per_actor)),
                     "batch_size": batch_size,
+                    "omp_threads": os.environ.get("OMP_NUM_THREADS"),
                 },
                 batch_size=rows_per_batch,
                 batch_format="numpy",
@@ -391,6 +417,8 @@ class RayRunner:
                 num_gpus=plan.gpus_per_actor or None,
                 max_restarts=-1,
                 max_task_retries=TASK_RETRIES,
+                # The driver's settings as they are now (the job's are those it began with).
+                runtime_env={"env_vars": _env()},
             )
         try:
             for batch in encoded.iter_batches(batch_size=None, batch_format="numpy"):

@@ -7,6 +7,10 @@ With TROVE_TEST_COUNT_HITS=1 the points only count their hits (`hit_counts`), so
 measure how many times an uninterrupted run passes each one and pick a hit that a run in
 the same state is sure to reach. Without either variable a pause point costs two
 dictionary lookups.
+
+With TROVE_TEST_CRASH_AT=POINT (several comma-separated), a process reaching a crash point
+of that name exits at once, as a process killed by the kernel would, every time it gets
+there: a file that kills the worker handling it (tests/e2e/test_ray.py).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections import Counter
 
 PAUSE_ENV = "TROVE_TEST_PAUSE_AT"
 COUNT_ENV = "TROVE_TEST_COUNT_HITS"
+CRASH_ENV = "TROVE_TEST_CRASH_AT"
 _hits: Counter[str] = Counter()
 _hits_lock = threading.Lock()
 
@@ -43,3 +48,11 @@ def hit_counts() -> dict[str, int]:
     TROVE_TEST_PAUSE_AT or TROVE_TEST_COUNT_HITS is set)."""
     with _hits_lock:
         return dict(_hits)
+
+
+def crash_point(name: str) -> None:
+    """Exit the process here, without cleaning up, when TROVE_TEST_CRASH_AT names `name`."""
+    wanted = os.environ.get(CRASH_ENV)
+    if wanted and name in (point.strip() for point in wanted.split(",")):
+        print(f"trove-test-crash: {name}", file=sys.stderr, flush=True)
+        os._exit(70)

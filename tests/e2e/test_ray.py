@@ -27,7 +27,7 @@ from search.library import Library
 from search.models.encoders import Encoders
 from search.storage.catalog import Root
 from tests.media import make_photo
-from tests.media_audio import tone, write_audio
+from tests.media_audio import speech, tone, write_audio
 from tests.media_docs import make_srt, make_text_pdf
 from tests.media_video import make_video
 
@@ -55,6 +55,10 @@ def _library_of_every_kind(root: Path) -> Path:
         make_photo(root / name, 20 + i)
     rate = 48_000
     write_audio(root / "bell.wav", tone(660, 4.0, rate), rate, {"title": "Bell"})
+    # Spoken words: the transcript must come out word for word as in a local run.
+    speech(
+        "Your appointment moved to Thursday at ten. Bring your insurance card.", root / "memo.wav"
+    )
     make_video(root / "scenes.mp4", duration_s=6.0, fps=4, tone=(1.0, 5.0))
     (root / "notes.txt").write_text("Our cat sleeps on the windowsill all afternoon.")
     make_text_pdf(root / "invoice.pdf", ["Amount due: 120 EUR. Thank you."])
@@ -94,10 +98,14 @@ def test_a_ray_run_equals_a_local_run(ray_address, tmp_path):
     _index(local, root)
     with RayRunner("auto", [str(root)]) as runner:
         summary = _index(remote, root, runner)
-    assert summary.indexed == 8 and [p for p, _ in summary.failed] == [str(root / "broken.jpg")]
+    assert summary.indexed == 9 and [p for p, _ in summary.failed] == [str(root / "broken.jpg")]
     here, there = _contents(local, root), _contents(remote, root)
     assert there["items"] == here["items"]
     assert there["failures"] == here["failures"]
+    memo = local.catalog.item_by_path(str(root / "memo.wav"))
+    heard = local.catalog.transcript(memo.id)
+    assert heard is not None and heard.lines  # the words were heard
+    assert remote.catalog.transcript(remote.catalog.item_by_path(memo.path).id) == heard
     assert there["vectors"].keys() == here["vectors"].keys()
     for where, vector in here["vectors"].items():
         # The same code on the same machine; batches may be grouped otherwise.
@@ -146,6 +154,28 @@ def test_a_worker_killed_mid_run_loses_no_file(ray_address, tmp_path):
     assert sorted(items) == sorted(str(p) for p in root.iterdir())
     # Each file once in the index: 24 photos, 24 vectors.
     assert library.catalog.vector_count("tiny-clip") == 24
+
+
+@pytest.mark.slow
+def test_a_file_that_kills_its_worker_every_time_is_recorded_failed(
+    ray_address, tmp_path, monkeypatch
+):
+    root = tmp_path / "photos"
+    for i in range(5):
+        make_photo(root / f"p{i}.jpg", 300 + i)
+    make_photo(root / "poison.jpg", 399)
+    # The worker that takes poison.jpg exits there, every time, like a crash in a decoder.
+    monkeypatch.setenv("TROVE_TEST_CRASH_AT", "ray.encode:poison.jpg")
+    library = Library(tmp_path / "data")
+    with RayRunner("auto", [str(root)]) as runner:
+        summary = _index(library, root, runner)
+    assert summary.indexed == 5
+    ((path, reason),) = summary.failed
+    assert path == str(root / "poison.jpg")
+    assert "the Ray worker decoding or encoding it died each of 6 times" in reason
+    # Its batch-mates were indexed on their own, once each.
+    assert library.catalog.vector_count("tiny-clip") == 5
+    assert library.catalog.failures() == [(str(root / "poison.jpg"), reason)]
 
 
 def _cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
