@@ -630,6 +630,193 @@ def render_watch(r: dict) -> str:
     )
 
 
+# -- speech transcription (bench/speech.py -> speech.json) -----------------------------------
+
+SPEECH_COMPUTE = {"int8": "int8", "float32": "fp32"}
+SPEECH_SCRIPT = "python -m bench.speech --out bench/results/speech.json"
+
+
+def _speech_machine(r: dict) -> str:
+    return (
+        f"the {r['cores']}-core development machine, shared (load average "
+        f"{r['load_average_before']:g} at the start, {r['load_average_after']:g} at the end; "
+        f"{r['date']})"
+    )
+
+
+def render_speech_speed(r: dict) -> str:
+    rows = []
+    for row in r["speed"]:
+        rows.append(
+            [
+                SPEECH_COMPUTE[row["compute_type"]],
+                row["audio"],
+                "on" if row["vad"] else "off",
+                _spread(row["audio_s_per_cpu_s"], "{:.0f}"),
+                _spread(row["audio_s_per_wall_s"], "{:.0f}"),
+                f"{row['voice_s']:.0f} s",
+                str(row["words_kept"]),
+            ]
+        )
+    intro = _para(
+        f"Seconds of sound transcribed per second of compute by whisper-tiny-en (greedy, one "
+        f"CPU thread as in each decode worker), {r['speed'][0]['audio_s']:.0f} s of espeak-ng "
+        f"speech and of synthesised music, {r['speed'][0]['audio_s_per_cpu_s']['n']} runs each "
+        f"(median, min-max), on {_speech_machine(r)}. CPU time is the figure to read: the wall "
+        "clock on a busy shared machine mostly measures the neighbours."
+    )
+    table = _table(
+        (
+            "weights",
+            "sound",
+            "voice detection",
+            "audio s per CPU s",
+            "audio s per wall s",
+            "sound Whisper heard",
+            "words written",
+        ),
+        rows,
+    )
+    return intro + "\n" + table
+
+
+def render_speech_accuracy(r: dict) -> str:
+    c = r["corpus"]
+    chosen = r["chosen"]
+    rows, missing = [], []
+    for row in r["accuracy"]:
+        if not row["weights_here"]:
+            missing.append(f"`{row['model']}`")
+            continue
+        cells = [
+            f"`{row['model']}`",
+            SPEECH_COMPUTE[row["compute_type"]],
+            str(row["beam_size"]),
+            f"{100 * row['wer']:.1f}%",
+            f"{row['audio_s_per_cpu_s']:.0f}",
+        ]
+        used = (row["compute_type"], row["beam_size"]) == (
+            chosen["compute_type"],
+            chosen["beam_size"],
+        ) and row["model"] == "whisper-tiny-en"
+        rows.append(_bold(cells) if used else cells)
+    intro = _para(
+        f"Word error rate on {c['recordings']} generated recordings ({c['sentences']} sentences, "
+        f"{c['words']} words, read by espeak-ng voices {', '.join(c['voices'])} at "
+        f"{', '.join(str(w) for w in c['wpm'])} words per minute; {c['audio_s']:.0f} s in all), "
+        "through Trove's transcription with voice detection on. Words are compared lower-case "
+        "without punctuation; every substituted, missing or extra word counts."
+    )
+    table = _table(("preset", "weights", "beam", "WER", "audio s per CPU s"), rows)
+    if missing:
+        table += "\n" + _para(
+            f"Not measured, no weights on this machine: {', '.join(missing)} "
+            "(`python app.py models download NAME`, then rerun the benchmark)."
+        )
+    default = next(
+        row
+        for row in r["accuracy"]
+        if row["weights_here"]
+        and row["model"] == "whisper-tiny-en"
+        and (row["compute_type"], row["beam_size"]) == (chosen["compute_type"], chosen["beam_size"])
+    )
+    by = {(x["voice"], x["wpm"]): x["wer"] for x in default["recordings"]}
+    grid = _table(
+        ("voice", *(f"{w} words/min" for w in c["wpm"])),
+        [[f"`{v}`", *(f"{100 * by[(v, w)]:.1f}%" for w in c["wpm"])] for v in c["voices"]],
+    )
+    label = f"{SPEECH_COMPUTE[chosen['compute_type']]}, beam {chosen['beam_size']}"
+    return (
+        intro
+        + "\n"
+        + table
+        + "\n"
+        + _para(f"By voice and pace, whisper-tiny-en ({label}):")
+        + "\n"
+        + grid
+    )
+
+
+def render_speech_cost(r: dict) -> str:
+    cost, words = r["cost"], r["word_times"]
+    worker, index = cost["worker"], cost["indexing"]
+    off, on = index["speech_off"], index["speech_on"]
+    extra = on["cpu_s_per_hour"] - off["cpu_s_per_hour"]
+    without, with_ = words["without"], words["with"]
+    return (
+        _para(
+            f"**Per hour of voice memos, transcription costs "
+            f"{worker['speech']['cpu_s_per_hour'] / 60:.1f} CPU minutes** in the decode worker "
+            f"(decoding the Opus file at 16 kHz, voice detection, Whisper: "
+            f"{worker['speech']['files']} memos, {worker['speech']['audio_s']:.0f} s); **per hour "
+            f"of music, {worker['music']['cpu_s_per_hour']:.0f} CPU seconds** (voice detection "
+            f"finds no voice, Whisper never runs: {worker['music']['files']} songs, "
+            f"{worker['music']['audio_s']:.0f} s)."
+        )
+        + "\n"
+        + _para(
+            f"End to end, the real indexer over those {worker['speech']['files']} memos and "
+            f"{worker['music']['files']} songs ({cost['indexing_audio_s']:.0f} s; CLAP "
+            "HTSAT-unfused with seeded weights, all-MiniLM-L6-v2, "
+            f"{index['workers']} decode workers; runs alternated, "
+            f"{off['cpu_s']['n']} each): {off['cpu_s_per_hour'] / 60:.1f} CPU minutes per "
+            f"hour of recordings with speech off, {on['cpu_s_per_hour'] / 60:.1f} with it on "
+            f"(+{extra / 60:.1f} minutes, {100 * extra / off['cpu_s_per_hour']:.0f}% more: "
+            "transcribing, and embedding the passages); wall clock "
+            f"{_spread(off['wall_s'])} s against {_spread(on['wall_s'])} s on "
+            f"{_speech_machine(r)}."
+        )
+        + "\n"
+        + _para(
+            f"Word timestamps: on {words['audio_s']:.0f} s of speech with silences of "
+            f"{', '.join(f'{g:g}' for g in words['gaps_s'])} s between its "
+            f"{words['sentences']} sentences, a line's start lands a median "
+            f"{without['start_error_s']['median']:g} s (at worst "
+            f"{without['start_error_s']['max']:g} s) from the sentence's true start without "
+            f"them ({without['start_error_s']['within_1s']} of {words['sentences']} within 1 s), "
+            f"{with_['start_error_s']['median']:g} s (at worst "
+            f"{with_['start_error_s']['max']:g} s; {with_['start_error_s']['within_1s']} of "
+            f"{words['sentences']}) with them, at "
+            f"{_spread(without['audio_s_per_cpu_s'], '{:.0f}')} against "
+            f"{_spread(with_['audio_s_per_cpu_s'], '{:.0f}')} audio seconds per CPU second."
+        )
+    )
+
+
+def render_speech_defaults(r: dict) -> str:
+    """The comparisons the defaults are chosen from, side by side."""
+    acc = {
+        (row["compute_type"], row["beam_size"]): row
+        for row in r["accuracy"]
+        if row["weights_here"] and row["model"] == "whisper-tiny-en"
+    }
+    speed = {(row["compute_type"], row["audio"], row["vad"]): row for row in r["speed"]}
+
+    def pair(a: tuple, b: tuple) -> str:
+        x, y = acc[a], acc[b]
+        return (
+            f"WER {100 * x['wer']:.1f}% against {100 * y['wer']:.1f}%; "
+            f"{x['audio_s_per_cpu_s']:.0f} against {y['audio_s_per_cpu_s']:.0f} audio seconds "
+            "per CPU second"
+        )
+
+    def vad(audio: str) -> str:
+        on = speed[("int8", audio, True)]
+        off = speed[("int8", audio, False)]
+        ratio = on["audio_s_per_cpu_s"]["median"] / off["audio_s_per_cpu_s"]["median"]
+        return (
+            f"{ratio:.1f}x the audio per CPU second with it as without "
+            f"({on['words_kept']} words written with it, {off['words_kept']} without)"
+        )
+
+    lines = [
+        f"- int8 against fp32 (beam 1): {pair(('int8', 1), ('float32', 1))}.",
+        f"- beam 1 against beam 5 (int8): {pair(('int8', 1), ('int8', 5))}.",
+        f"- Voice detection, on music: {vad('music')}; on speech: {vad('speech')}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 # -- registry ------------------------------------------------------------------------------
 
 BLOCKS: dict[str, Block] = {
@@ -658,6 +845,10 @@ BLOCKS: dict[str, Block] = {
     "bridge": Block(
         "bridge.json", "python -m bench.bridge --out bench/results/bridge.json", render_bridge
     ),
+    "speech-speed": Block("speech.json", SPEECH_SCRIPT, render_speech_speed),
+    "speech-accuracy": Block("speech.json", SPEECH_SCRIPT, render_speech_accuracy),
+    "speech-cost": Block("speech.json", SPEECH_SCRIPT, render_speech_cost),
+    "speech-defaults": Block("speech.json", SPEECH_SCRIPT, render_speech_defaults),
 }
 
 
