@@ -614,6 +614,78 @@ def render_sq8_simulation(r: dict) -> str:
     return _table(header, rows)
 
 
+# -- issue 19 encoders (bench/encoders.py -> encoders.json) --------------------------------
+
+
+def _source(url: str) -> str:
+    return f"[source]({url})"
+
+
+def render_encoders(r: dict) -> str:
+    pub = r["published"]
+    base = r["pictures"][r["picture_baseline"]]["images_per_s"]["median"]
+    pictures = _table(
+        (
+            "preset",
+            "ImageNet zero-shot",
+            "retrieval",
+            "languages",
+            "images/s vs default",
+            "one text query (ms)",
+            "",
+        ),
+        [
+            [
+                f"`{name}`",
+                f"{pub[name]['imagenet_zero_shot']:.1f}%",
+                pub[name]["retrieval"],
+                pub[name]["languages"],
+                f"{p['images_per_s']['median'] / base:.2f}x",
+                _spread(p["text_query_ms"]),
+                _source(pub[name]["source"]),
+            ]
+            for name, p in r["pictures"].items()
+        ],
+    )
+    sound_base = r["sounds"][r["sound_baseline"]]["windows_per_s"]["median"]
+    sounds = _table(
+        ("preset", "published", "window", "windows/s vs CLAP", "s per minute of audio", ""),
+        [
+            [
+                f"`{name}`",
+                pub[name]["task"],
+                f"{s['window_s']:g} s at {s['sample_rate'] // 1000} kHz",
+                f"{s['windows_per_s']['median'] / sound_base:.2f}x",
+                f"{s['seconds_per_audio_minute']:.0f} s",
+                _source(pub[name]["source"]),
+            ]
+            for name, s in r["sounds"].items()
+        ],
+    )
+    v = r["videos"]
+    mach = r["machine"]
+    intro = _para(
+        f"Measured here (`python bench/encoders.py`, {r['date']}): each preset's real "
+        f"architecture with random weights, {r['precision']}, {r['threads']} thread on "
+        f"{mach['cores']} cores ({mach['cpu']}) shared with other work, median (min-max) of "
+        f"{r['repeats']}. Absolute figures move with the machine's load; the ratios are what "
+        "to read. Quality figures are the published ones (linked)."
+    )
+    ratio = v["xclip_seconds_per_video_minute"] / v["frame_pooling_seconds_per_video_minute"]
+    video = _para(
+        f"Video: X-CLIP (`xclip-base-patch32`, {_source(pub['xclip-base-patch32']['source'])}: "
+        f"{pub['xclip-base-patch32']['task']}) encodes "
+        f"{v['xclip_clips_per_s']['median']:.2f} clips of {v['frames_per_clip']} frames per "
+        f"second: **{v['xclip_seconds_per_video_minute']:.0f} s per minute of video** at "
+        f"{v['frame_rate']:g} frame/s, against frame pooling's "
+        f"{v['frame_pooling_seconds_per_video_minute']:.0f} s for the same frames through "
+        f"`{r['picture_baseline']}` (timed in turns, under the same load): {ratio:.2f}x. "
+        f"X-CLIP adds to frame pooling rather than replacing it, so turning it on makes a "
+        f"video's picture encoding cost about {1 + ratio:.1f}x."
+    )
+    return intro + "\n" + pictures + "\n" + sounds + "\n" + video
+
+
 def render_watch(r: dict) -> str:
     searchable = r["to_searchable_s"]
     return _para(
@@ -834,6 +906,7 @@ BLOCKS: dict[str, Block] = {
         render_video_cost,
     ),
     "presets": Block("presets.json", "bench/presets.py", render_presets),
+    "encoders": Block("encoders.json", "bench/encoders.py", render_encoders),
     "watch": Block("watch.json", "bench/watch.py", render_watch),
     "watch-backends": Block(
         "watch_backends.json", "bench/watch_backends.py", render_watch_backends
