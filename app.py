@@ -558,7 +558,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"Sounds are indexed with {trial_sound} for this trial (untrained, like {model}).")
     args.paths = [str(ASSETS / "demo")]
     args.include, args.exclude = (), ()
-    args.ocr, args.frame_rate = False, None
+    args.ocr, args.frame_rate, args.retry_failed = False, None, False
     args.data_dir = args.data_dir or str(_default_data_dir() / "demo")
     status = cmd_index(args)
     if status != 0:
