@@ -556,9 +556,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if trial_sound and not args.audio_model:
         args.audio_model = trial_sound
         print(f"Sounds are indexed with {trial_sound} for this trial (untrained, like {model}).")
+    # The demo is an index run with index's own defaults for every option demo does not take.
+    for option, default in vars(build_parser().parse_args(["index"])).items():
+        if not hasattr(args, option):
+            setattr(args, option, default)
     args.paths = [str(ASSETS / "demo")]
-    args.include, args.exclude = (), ()
-    args.ocr, args.frame_rate, args.retry_failed = False, None, False
     args.data_dir = args.data_dir or str(_default_data_dir() / "demo")
     status = cmd_index(args)
     if status != 0:
