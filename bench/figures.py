@@ -272,6 +272,97 @@ def render_fusion_full(r: dict) -> str:
     return _table(("method", "nDCG@10", "MRR"), body) + "\n" + _plateau(r)
 
 
+# -- paraphrases and the evidence table (bench/paraphrase.py -> paraphrase.json) -----------
+
+
+def render_paraphrase(r: dict) -> str:
+    def cells(row: dict) -> list[str]:
+        return [*_figures(row), f"{row['first']}/{r['queries']}"]
+
+    notes = {row["alpha"]: row for row in r["notes"]["engine"]}
+    mixed = {row["alpha"]: row for row in r["mixed"]["engine"]}
+    used = r["used_alpha"]
+    alone = r["minilm_alone"]
+    body = [["all-MiniLM-L6-v2 alone (asked directly)", *cells(alone), *cells(alone)]]
+
+    def label(alpha: float) -> str:
+        if alpha == 1:
+            return "engine, meaning only (`alpha = 1`)"
+        if alpha == 0:
+            return "engine, words only (`alpha = 0`)"
+        return f"engine, blend alpha = {alpha:g}"
+
+    for alpha in [1.0, 0.0, *sorted(a for a in notes if 0 < a < 1)]:
+        row = [label(alpha), *cells(notes[alpha]), *cells(mixed[alpha])]
+        body.append(_bold(row) if alpha == used else row)
+    header = ("method", "nDCG@10", "MRR", "first", "mixed: nDCG@10", "MRR", "first")
+    kinds = r["mixed"]["first_kind"]
+    meaning = r["mixed"]["first_kind_meaning_only"]
+    top10 = r["mixed"]["top10_kinds"]
+
+    def spread(counts: dict) -> str:
+        return ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+    counts = r["mixed"]["counts"]
+    return (
+        _table(header, body)
+        + "\n"
+        + _para(
+            f"The mixed library holds the {counts.get('document', 0)} notes and "
+            f"{counts.get('image', 0)} photos, {counts.get('audio', 0)} sounds and "
+            f"{counts.get('video', 0)} video under the untrained {r['clip_model']} and "
+            f"{r['clap_model']}. Asked without a kind filter, the first result of the "
+            f"{r['queries']} questions is of kind: {spread(kinds)} (meaning only: "
+            f"{spread(meaning)}); the first ten results of every question together: "
+            f"{spread(top10)}."
+        )
+    )
+
+
+# -- the text model fine-tuned (bench/text_finetune.py -> text_finetune.json) --------------
+
+
+def render_text_finetune(r: dict) -> str:
+    rows = {row["method"]: row for row in r["rows"]}
+    base = rows["base"]
+
+    def cells(row: dict) -> list[str]:
+        return [
+            *_figures(row["domain"]),
+            *_figures(row["general"]),
+            f"{row['seconds']:.0f} s" if row["seconds"] else "",
+        ]
+
+    labels = {
+        "base": f"{r['base']} (before)",
+        "pairs": "`--pairs` (training questions)",
+        "headings": "`--documents`, headings",
+        "simcse": "`--documents`, SimCSE",
+        "pairs + distillation": f"`--pairs`, `--distill {r['distill']:g}`",
+    }
+    body = [[labels.get(row["method"], row["method"]), *cells(row)] for row in r["rows"]]
+    table = _table(("run", "domain nDCG@10", "MRR", "general nDCG@10", "MRR", "training"), body)
+    best_docs = max(
+        (rows[m] for m in ("headings", "simcse") if m in rows),
+        key=lambda row: row["domain"]["ndcg_at_10"],
+    )
+    pairs, distilled = rows["pairs"], rows["pairs + distillation"]
+
+    def change(row: dict, part: str) -> str:
+        return f"{row[part]['ndcg_at_10'] - base[part]['ndcg_at_10']:+.3f}"
+
+    text = (
+        f"{r['pages']} pages, {r['train_questions']} training and {r['held_out_questions']} "
+        f"held-out domain questions, {r['general_questions']} general ones; {r['epochs']} "
+        f"epochs each. Against the base on the held-out domain questions: pairs "
+        f"{change(pairs, 'domain')} nDCG@10, {labels[best_docs['method']]} (the better of the "
+        f"two unsupervised methods) {change(best_docs, 'domain')}; the general questions "
+        f"move by {change(pairs, 'general')} with pairs and {change(distilled, 'general')} with "
+        f"pairs and distillation ({change(distilled, 'domain')} on the domain)."
+    )
+    return table + "\n" + _para(text)
+
+
 # -- the CLIP <-> CLAP bridge (bench/bridge.py -> bridge.json) -------------------------------
 
 MAP_NAMES = {"procrustes": "Procrustes", "ridge": "ridge", "random": "random rotation"}
@@ -895,6 +986,7 @@ BLOCKS: dict[str, Block] = {
     "perf": Block("latest.json", "bench/run.py", render_perf),
     "model-paths": Block("latest.json", "bench/run.py", render_model_paths),
     "fusion-full": Block("fusion.json", "bench/fusion.py", render_fusion_full),
+    "paraphrase": Block("paraphrase.json", "bench/paraphrase.py", render_paraphrase),
     "video-decode-full": Block(
         "video_decode.json",
         "python bench/video_decode.py --out bench/results/video_decode.json",
