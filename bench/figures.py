@@ -987,6 +987,7 @@ BLOCKS: dict[str, Block] = {
     "model-paths": Block("latest.json", "bench/run.py", render_model_paths),
     "fusion-full": Block("fusion.json", "bench/fusion.py", render_fusion_full),
     "paraphrase": Block("paraphrase.json", "bench/paraphrase.py", render_paraphrase),
+    "text-finetune": Block("text_finetune.json", "bench/text_finetune.py", render_text_finetune),
     "video-decode-full": Block(
         "video_decode.json",
         "python bench/video_decode.py --out bench/results/video_decode.json",
