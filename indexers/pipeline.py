@@ -49,6 +49,7 @@ from search.segments import (
 )
 from search.storage.catalog import EncodedItem, EncodedSegment, Root, Saved
 from search.storage.store import VectorStore, settled_index
+from search.testhooks import delay_point
 
 log = logging.getLogger(__name__)
 
@@ -525,6 +526,7 @@ class Indexer:
                 self._report(ProgressEvent(done, total, batch[-1].found.path))
 
     def _report(self, event: ProgressEvent) -> None:
+        delay_point("index.progress")
         if self.on_progress is not None:
             self.on_progress(event)
 

@@ -11,6 +11,10 @@ dictionary lookups.
 With TROVE_TEST_CRASH_AT=POINT (several comma-separated), a process reaching a crash point
 of that name exits at once, as a process killed by the kernel would, every time it gets
 there: a file that kills the worker handling it (tests/e2e/test_ray.py).
+
+With TROVE_TEST_DELAY_AT=POINT=SECONDS (several comma-separated), a process sleeps SECONDS at
+every hit of a delay point: a run long enough for a browser to watch its progress, however
+fast the machine (tests/e2e/test_browser.py).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from collections import Counter
 PAUSE_ENV = "TROVE_TEST_PAUSE_AT"
 COUNT_ENV = "TROVE_TEST_COUNT_HITS"
 CRASH_ENV = "TROVE_TEST_CRASH_AT"
+DELAY_ENV = "TROVE_TEST_DELAY_AT"
 _hits: Counter[str] = Counter()
 _hits_lock = threading.Lock()
 
@@ -56,3 +61,14 @@ def crash_point(name: str) -> None:
     if wanted and name in (point.strip() for point in wanted.split(",")):
         print(f"trove-test-crash: {name}", file=sys.stderr, flush=True)
         os._exit(70)
+
+
+def delay_point(name: str) -> None:
+    """Sleep here for the seconds TROVE_TEST_DELAY_AT gives `name`, at every hit."""
+    wanted = os.environ.get(DELAY_ENV)
+    if not wanted:
+        return
+    for spec in wanted.split(","):
+        point, _, seconds = spec.strip().partition("=")
+        if point == name:
+            time.sleep(float(seconds))

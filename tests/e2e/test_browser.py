@@ -90,11 +90,12 @@ def make_library(base: Path) -> tuple[Path, list[Path], Path]:
 
 
 @contextmanager
-def serve(base: Path) -> Iterator[Served]:
+def serve(base: Path, env: dict[str, str] | None = None) -> Iterator[Served]:
     """`python app.py serve` on a free port with an empty data folder; stopped afterwards."""
     photos, files, outside = make_library(base)
     data = base / "data"
-    with serving(["--library", data, "--model", "tiny-clip"], base) as (url, port, log):
+    args = ["--library", data, "--model", "tiny-clip"]
+    with serving(args, base, env) as (url, port, log):
         yield Served(url, port, base, photos, files, outside, data, log)
 
 
@@ -141,7 +142,10 @@ def test_search_in_a_real_browser(tmp_path: Path) -> None:
         make_scan(big / f"b{16 * i + 8:04d}-scan.png", side=4000, block=100 + 20 * i)
     big = big.resolve()
     expect.set_options(timeout=WAIT_MS)
-    with serve(tmp_path) as served, sync_playwright() as pw:
+    # Each progress report of an index run waits 0.3 s, so the big folder's run lasts long
+    # enough to watch its progress and ETA on any machine (tiny-clip alone ends it in seconds).
+    slowed = {"TROVE_TEST_DELAY_AT": "index.progress=0.3"}
+    with serve(tmp_path, slowed) as served, sync_playwright() as pw:
         browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
