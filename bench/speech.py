@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search.models.speech import DEFAULT_BEAM_SIZE, DEFAULT_COMPUTE_TYPE
+from search.decode.speech import DEFAULT_BEAM_SIZE, DEFAULT_COMPUTE_TYPE
 
 RATE = 16_000
 # Ten things people say into a phone. No numbers and no words with two spellings (harbour,
@@ -262,7 +262,8 @@ def measure_accuracy(presets: list[tuple[str, str | None]], recordings: dict) ->
                         "wpm": wpm,
                         "wer": round(wer([(reference, transcript.text)]), 4),
                         "past_end": sum(
-                            line.end_s > len(samples) / RATE + 0.5 for line in transcript.lines
+                            bool(line.end_s > len(samples) / RATE + 0.5)
+                            for line in transcript.lines
                         ),
                         "heard": transcript.text if voice == VOICES[0] else None,
                     }

@@ -12,14 +12,9 @@ import os
 from functools import lru_cache
 
 from search.decode.isolation import DEFAULT_MEMORY_MIB
-from search.decode.speech import SpeechOptions
+from search.decode.speech import DEFAULT_COMPUTE_TYPE, SpeechOptions
 from search.models.registry import ModelSpec, get_space_preset
 from search.models.weights import PresetWeights
-
-# int8 weights are CTranslate2's fast CPU path and greedy decoding (beam 1) its cheapest;
-# bench/speech.py measures both against float32 and a beam of 5 (docs/speech.md).
-DEFAULT_COMPUTE_TYPE = "int8"
-DEFAULT_BEAM_SIZE = 1
 
 
 class SpeechModel(PresetWeights):
@@ -50,7 +45,6 @@ class SpeechModel(PresetWeights):
             model_dir=str(weights.path.parent),
             multilingual=self.spec.multilingual,
             compute_type=compute_type,
-            beam_size=DEFAULT_BEAM_SIZE,
             cpu_threads=max(1, cpu_threads),
         )
 
