@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,10 +15,7 @@ from search.errors import WeightsNotFoundError
 from search.models.adapters import apply_adapter
 from search.models.clip import _random_init
 from search.models.registry import CONFIG_DIR, ModelSpec
-from search.models.weights import (
-    PresetWeights,
-    ResolvedWeights,
-)
+from search.models.torch_preset import TorchPresetEncoder
 
 AUDIO_BATCH = 8
 TEXT_BATCH = 64
@@ -40,7 +36,7 @@ UNFUSED_FEATURES = {
 }
 
 
-class ClapEncoder(PresetWeights):
+class ClapEncoder(TorchPresetEncoder):
     """CLAP towers for one preset. The model loads on first encode, once.
 
     `encode_audio` takes mono float32 clips at `sample_rate`, each at most `window_s` long
@@ -57,22 +53,9 @@ class ClapEncoder(PresetWeights):
         model_path: str | os.PathLike | None = None,
         device: str | None = None,
     ) -> None:
-        self.spec = spec
-        self.model_path = model_path
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.weights: ResolvedWeights | None = None
-        self._model = None
+        super().__init__(spec, model_path, device)
         self._tokenizer = None
         self._features = None
-        self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def dim(self) -> int:
-        return self.spec.embed_dim
 
     @property
     def sample_rate(self) -> int:
@@ -86,11 +69,8 @@ class ClapEncoder(PresetWeights):
     def window_samples(self) -> int:
         return int(self.sample_rate * self.window_s)
 
-    def load(self) -> ClapEncoder:
-        with self._lock:
-            if self._model is None:
-                self._model, self._tokenizer, self._features = self._build()
-        return self
+    def _load(self) -> None:
+        self._model, self._tokenizer, self._features = self._build()
 
     def _tiny_config_path(self) -> Path | None:
         path = CONFIG_DIR / f"{self.spec.architecture}.json"

@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 import pickle
-import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,9 +16,8 @@ from PIL import Image
 from search.errors import TroveError
 from search.models.adapters import apply_adapter
 from search.models.registry import CONFIG_DIR, ModelSpec
+from search.models.torch_preset import TorchPresetEncoder
 from search.models.weights import (
-    PresetWeights,
-    ResolvedWeights,
     text_tower_folder,
     unusable_checkpoint,
 )
@@ -42,7 +40,7 @@ def choose_precision(device: torch.device) -> str:
     return "bf16" if native else "fp32"
 
 
-class ClipEncoder(PresetWeights):
+class ClipEncoder(TorchPresetEncoder):
     """CLIP towers for one preset. The model loads on first encode, once.
 
     `preprocess` needs only the spec, so decoding workers can prepare tensors before (and
@@ -61,9 +59,7 @@ class ClipEncoder(PresetWeights):
     ) -> None:
         import open_clip
 
-        self.spec = spec
-        self.model_path = model_path
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        super().__init__(spec, model_path, device)
         if precision == "auto":
             precision = os.environ.get("TROVE_PRECISION") or choose_precision(self.device)
         if precision not in PRECISIONS:
@@ -80,24 +76,10 @@ class ClipEncoder(PresetWeights):
             resize_mode=spec.resize_mode,
             interpolation=spec.interpolation,
         )
-        self.weights: ResolvedWeights | None = None
-        self._model: torch.nn.Module | None = None
         self._tokenizer = None
-        self._lock = threading.Lock()
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def dim(self) -> int:
-        return self.spec.embed_dim
-
-    def load(self) -> ClipEncoder:
-        with self._lock:
-            if self._model is None:
-                self._model, self._tokenizer = self._build()
-        return self
+    def _load(self) -> None:
+        self._model, self._tokenizer = self._build()
 
     def _build(self):
         import open_clip

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import torch.nn.functional as F
 from search.errors import TroveError, WeightsNotFoundError
 from search.models.clip import _random_init
 from search.models.registry import CONFIG_DIR, ModelSpec
-from search.models.weights import PresetWeights, ResolvedWeights
+from search.models.torch_preset import TorchPresetEncoder
 
 AUDIO_BATCH = 8
 SAMPLE_RATE = 16_000
@@ -55,7 +54,7 @@ FAMILIES = {
 }
 
 
-class SoundEncoder(PresetWeights):
+class SoundEncoder(TorchPresetEncoder):
     """A sound-similarity model (AST or wav2vec2) for one preset, loaded on first encode.
 
     `encode_audio` takes mono float32 clips at `sample_rate` (16 kHz), each at most
@@ -72,22 +71,9 @@ class SoundEncoder(PresetWeights):
     ) -> None:
         if spec.family not in FAMILIES:
             raise TroveError(f"{spec.name} is not a sound-similarity model ({spec.family}).")
-        self.spec = spec
+        super().__init__(spec, model_path, device)
         self.family = FAMILIES[spec.family]
-        self.model_path = model_path
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.weights: ResolvedWeights | None = None
-        self._model = None
         self._features = None
-        self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def dim(self) -> int:
-        return self.spec.embed_dim
 
     @property
     def sample_rate(self) -> int:
@@ -101,11 +87,8 @@ class SoundEncoder(PresetWeights):
     def window_samples(self) -> int:
         return int(round(self.sample_rate * self.window_s))
 
-    def load(self) -> SoundEncoder:
-        with self._lock:
-            if self._model is None:
-                self._model, self._features = self._build()
-        return self
+    def _load(self) -> None:
+        self._model, self._features = self._build()
 
     def _build(self):
         from transformers import (

@@ -22,13 +22,7 @@ class SpeechModel(PresetWeights):
     paragraph when they are not on this machine."""
 
     def __init__(self, spec: ModelSpec, model_path: str | os.PathLike | None = None) -> None:
-        self.spec = spec
-        self.model_path = os.fspath(model_path) if model_path is not None else None
-        self.weights = None
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
+        super().__init__(spec, os.fspath(model_path) if model_path is not None else None)
 
     @property
     def worker_memory_mib(self) -> int:

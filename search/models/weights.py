@@ -484,9 +484,14 @@ class PresetWeights:
     """What CLIP and CLAP encoders share: a preset whose weights are looked up once, on
     first need, and a fingerprint that changes whenever those weights do."""
 
-    spec: ModelSpec
-    model_path: str | None
-    weights: ResolvedWeights | None = None
+    def __init__(self, spec: ModelSpec, model_path: str | os.PathLike | None = None) -> None:
+        self.spec = spec
+        self.model_path = model_path
+        self.weights: ResolvedWeights | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
     @property
     def fingerprint(self) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 from search.errors import WeightsNotFoundError
 from search.models.clip import _random_init
 from search.models.registry import CONFIG_DIR, ModelSpec
-from search.models.weights import PresetWeights, ResolvedWeights
+from search.models.torch_preset import TorchPresetEncoder
 
 CLIP_BATCH = 4
 TEXT_BATCH = 64
@@ -37,7 +36,7 @@ XCLIP_IMAGE_PROCESSING = {
 }
 
 
-class XClipEncoder(PresetWeights):
+class XClipEncoder(TorchPresetEncoder):
     """X-CLIP's video and text towers for one preset, loaded on first encode.
 
     `encode_clips` takes clips of `frames` RGB frames each (uint8 arrays (H, W, 3), any size:
@@ -54,28 +53,12 @@ class XClipEncoder(PresetWeights):
         model_path: str | os.PathLike | None = None,
         device: str | None = None,
     ) -> None:
-        self.spec = spec
-        self.model_path = model_path
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.weights: ResolvedWeights | None = None
-        self._model = None
+        super().__init__(spec, model_path, device)
         self._tokenizer = None
         self._images = None
-        self._lock = threading.Lock()
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def dim(self) -> int:
-        return self.spec.embed_dim
-
-    def load(self) -> XClipEncoder:
-        with self._lock:
-            if self._model is None:
-                self._model, self._tokenizer, self._images = self._build()
-        return self
+    def _load(self) -> None:
+        self._model, self._tokenizer, self._images = self._build()
 
     def _build(self):
         from transformers import AutoTokenizer, CLIPImageProcessor, XCLIPConfig, XCLIPModel
