@@ -42,10 +42,10 @@ COMPRESSION_RATIO_THRESHOLD = 2.4
 # Below this average log-probability a segment is dropped whatever its no-speech probability.
 HOPELESS_LOGPROB = -1.5
 # Chosen from bench/speech.py's figures (docs/speech.md): int8 hears as well as float32 and
-# runs more audio per CPU second; a beam of 5 hears clearly more words right than greedy
-# decoding for little more compute.
+# runs more audio per CPU second. Greedy decoding: a beam of 5 got more words right on the
+# benchmark's speech, but on a memo with one-second pauses it lost a whole sentence.
 DEFAULT_COMPUTE_TYPE = "int8"
-DEFAULT_BEAM_SIZE = 5
+DEFAULT_BEAM_SIZE = 1
 
 
 @dataclass(frozen=True)
