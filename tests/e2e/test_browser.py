@@ -142,9 +142,9 @@ def test_search_in_a_real_browser(tmp_path: Path) -> None:
         make_scan(big / f"b{16 * i + 8:04d}-scan.png", side=4000, block=100 + 20 * i)
     big = big.resolve()
     expect.set_options(timeout=WAIT_MS)
-    # Each progress report of an index run waits 0.3 s, so the big folder's run lasts long
+    # Each progress report of an index run waits 0.8 s, so the big folder's run lasts long
     # enough to watch its progress and ETA on any machine (tiny-clip alone ends it in seconds).
-    slowed = {"TROVE_TEST_DELAY_AT": "index.progress=0.3"}
+    slowed = {"TROVE_TEST_DELAY_AT": "index.progress=0.8"}
     with serve(tmp_path, slowed) as served, sync_playwright() as pw:
         browser = launch_chromium(pw)
         try:
