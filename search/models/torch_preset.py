@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from abc import ABC, abstractmethod
 from typing import Self
 
 import torch
@@ -13,7 +14,7 @@ from search.models.registry import ModelSpec
 from search.models.weights import PresetWeights
 
 
-class TorchPresetEncoder(PresetWeights):
+class TorchPresetEncoder(PresetWeights, ABC):
     """A preset's torch model, built by `_load` the first time `load` is called. A subclass's
     `_load` sets `self._model` (what marks it loaded) and whatever else it needs beside it."""
 
@@ -38,5 +39,6 @@ class TorchPresetEncoder(PresetWeights):
                 self._load()
         return self
 
+    @abstractmethod
     def _load(self) -> None:
-        raise NotImplementedError
+        """Build the model and set `self._model` and its companions."""
